@@ -1,0 +1,54 @@
+# The README's two commands: `make demo` (set up, run the pipeline on the embedded default)
+# and `make test` (set up, run the test suite). Both work from a fresh checkout.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.kreview-installed
+PYTEST_ARGS ?=
+
+.PHONY: setup system-deps test test-fast demo lint format bench-all
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# torch first: on a machine without a GPU take the CPU build (2.13.0, a wheel on disk
+	# here); a plain `torch` requirement would pull a multi-GB CUDA build.
+	@if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then \
+	  echo "setup: GPU found, installing CUDA torch"; \
+	  $(BIN)/python -m pip install -q 'torch>=2.3'; \
+	else \
+	  echo "setup: no GPU, installing CPU torch 2.13.0"; \
+	  $(BIN)/python -m pip install -q torch==2.13.0 \
+	    || $(BIN)/python -m pip install -q torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu; \
+	fi
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+# Chromium for the scrapers and the report tests (Playwright drives the system browser),
+# and a font with Hangul glyphs for the report's charts.
+system-deps:
+	@if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi nanum; then \
+	  echo "setup: installing chromium and fonts-nanum"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-nanum fontconfig >/dev/null) \
+	    || { echo "setup: apt-get failed: install chromium and fonts-nanum yourself" >&2; exit 1; }; \
+	fi
+
+test: setup system-deps
+	$(BIN)/python -m pytest -m "not gpu" $(PYTEST_ARGS)
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not gpu and not slow and not browser" $(PYTEST_ARGS)
+
+demo: setup system-deps
+	$(BIN)/python -m jobs.demo
+
+lint:
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+format:
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .

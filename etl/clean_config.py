@@ -1,0 +1,14 @@
+"""Configuration of the cleaning stage (raw Parquet -> reviews + quarantine)."""
+
+from pydantic import Field
+
+from jobs.frozen import Frozen
+
+
+class CleanConfig(Frozen):
+    # Below this share of Hangul among non-space characters a text is "not Korean".
+    min_hangul_ratio: float = Field(default=0.2, ge=0.0, le=1.0)
+    # Longer normalized texts are truncated (and flagged), not rejected.
+    max_chars: int = Field(default=1000, ge=10)
+    # The same normalized text under at least this many distinct titles is spam.
+    spam_min_titles: int = Field(default=3, ge=2)

@@ -1,0 +1,1 @@
+"""One module per command group; each attaches its commands to ``jobs.app.app``."""

@@ -1,0 +1,50 @@
+"""Where things live inside a warehouse root. Paths only; no I/O besides creating folders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+CATALOG_NAME = "kreview.duckdb"
+
+
+@dataclass(frozen=True)
+class Warehouse:
+    root: Path
+
+    @property
+    def catalog(self) -> Path:
+        return self.root / CATALOG_NAME
+
+    @property
+    def raw_dir(self) -> Path:
+        """Append-only Parquet: raw/source=<s>/date=<YYYY-MM-DD>/<run_id>-<part>.parquet."""
+        return self.root / "raw"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.root / "exports"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.root / "reports"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.root / ".kreview.lock"
+
+    def ensure(self) -> Warehouse:
+        for folder in (self.root, self.raw_dir, self.models_dir, self.exports_dir, self.logs_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def raw_partition(self, source: str, date: str) -> Path:
+        return self.raw_dir / f"source={source}" / f"date={date}"

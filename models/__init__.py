@@ -1,0 +1,1 @@
+"""Models: base encoder, task heads, training, registry, batch scoring, clustering."""

@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from jobs import catalog, sqlfiles
+from jobs.catalog import CatalogBusy, CatalogMissing, migrate, open_reader, open_writer
+from jobs.config import AppConfig
+from jobs.sqlfiles import Migration
+from jobs.warehouse import Warehouse
+
+
+def test_migrations_numbered_and_ordered() -> None:
+    versions = [m.version for m in sqlfiles.migrations()]
+    assert versions == sorted(versions)
+    assert versions[0] == 1
+    assert len(set(versions)) == len(versions)
+
+
+def test_migrations_apply_once_and_in_order(cfg: AppConfig) -> None:
+    wh = Warehouse(cfg.warehouse.root)
+    with open_writer(wh) as con:
+        first = con.execute("SELECT version, applied_at FROM schema_version ORDER BY 1").fetchall()
+        assert [v for v, _ in first] == [m.version for m in sqlfiles.migrations()]
+        assert migrate(con) == []  # nothing pending the second time
+    with open_writer(wh) as con:  # reopening applies nothing again
+        again = con.execute("SELECT version, applied_at FROM schema_version ORDER BY 1").fetchall()
+    assert again == first
+
+
+def test_failed_migration_rolls_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    good = Migration(1, "good", "CREATE TABLE a (x INTEGER);")
+    bad = Migration(2, "bad", "CREATE TABLE b (x INTEGER); SELECT * FROM no_such_table;")
+    monkeypatch.setattr(catalog, "migrations", lambda: (good, bad))
+    con = duckdb.connect(str(tmp_path / "t.duckdb"))
+    with pytest.raises(RuntimeError, match="0002_bad"):
+        migrate(con)
+    tables = {
+        r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+    }
+    assert "a" in tables and "b" not in tables  # 2's partial work is gone
+    assert [r[0] for r in con.execute("SELECT version FROM schema_version").fetchall()] == [1]
+
+
+def test_reader_without_catalog_says_so(cfg: AppConfig) -> None:
+    with (
+        pytest.raises(CatalogMissing, match="no catalog"),
+        open_reader(Warehouse(cfg.warehouse.root)),
+    ):
+        pass
+
+
+def test_reader_waits_then_names_the_writer(cfg: AppConfig) -> None:
+    wh = Warehouse(cfg.warehouse.root)
+    with open_writer(wh):
+        pass
+    holder = textwrap.dedent(
+        f"""
+        import time
+        from pathlib import Path
+        import duckdb
+        from jobs.lock import writer_lock
+        with writer_lock(Path({str(wh.lock_file)!r}), "clean", "run-xyz"):
+            con = duckdb.connect({str(wh.catalog)!r})
+            print("ready", flush=True)
+            time.sleep(30)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        with pytest.raises(CatalogBusy) as info, open_reader(wh, wait_s=0.3):
+            pass
+        assert "run-xyz" in str(info.value) and "clean" in str(info.value)
+    finally:
+        proc.kill()
+        proc.wait()
+    with open_reader(wh, wait_s=2) as con:  # free again once the writer is gone
+        assert con.execute("SELECT 1").fetchone() == (1,)
