@@ -11,16 +11,22 @@ a documented exit code, never a traceback:
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import sys
 
+import jobs.commands
 from jobs.app import app
 from jobs.catalog import CatalogBusy, CatalogMissing
-from jobs.commands import core  # noqa: F401  (registers commands)
 from jobs.config import ConfigError
 from jobs.lock import WarehouseLocked
 from jobs.runner import StageFailed
 
 EXIT_CONFIG, EXIT_BUSY, EXIT_MISSING, EXIT_FAILED = 2, 3, 4, 1
+
+# Every module in jobs/commands attaches its commands to `app` when imported.
+for _mod in pkgutil.iter_modules(jobs.commands.__path__):
+    importlib.import_module(f"jobs.commands.{_mod.name}")
 
 
 def _fail(message: str) -> None:
