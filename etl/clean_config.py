@@ -12,3 +12,5 @@ class CleanConfig(Frozen):
     max_chars: int = Field(default=1000, ge=10)
     # The same normalized text under at least this many distinct titles is spam.
     spam_min_titles: int = Field(default=3, ge=2)
+    # ... but only texts at least this long: "재밌어요" under many titles is normal, not spam.
+    spam_min_chars: int = Field(default=20, ge=1)

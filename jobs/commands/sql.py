@@ -1,0 +1,144 @@
+"""`kreview views`, `kreview check`, `kreview query`, `kreview export`."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from datetime import date, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from etl import export as export_stage
+from etl import views as views_stage
+from etl.datatests import run_tests
+from etl.query import WriteRefused, check_read_only
+from jobs.app import app, console, state
+from jobs.catalog import open_reader
+from jobs.runner import Run
+from jobs.summary import print_results
+from jobs.warehouse import Warehouse
+
+
+class Format(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+    parquet = "parquet"
+
+
+@app.command()
+def views(ctx: typer.Context) -> None:
+    """Create or replace the SQL views (title_scores, title_emotions, ...)."""
+    st = state(ctx)
+    with Run(st.config(), "views", show_progress=not st.quiet) as run:
+        run.stage("views", views_stage.run)
+    print_results(run)
+
+
+@app.command()
+def check(ctx: typer.Context) -> None:
+    """Run the data tests declared beside the SQL; exit 1 with a list of failures."""
+    cfg = state(ctx).config()
+    with open_reader(Warehouse(cfg.warehouse.root), cfg.warehouse.read_wait_s) as con:
+        ran, failures = run_tests(con)
+    if not failures:
+        console.print(f"check: {ran} data tests passed")
+        return
+    table = Table(title=f"{len(failures)} of {ran} data tests failed", title_justify="left")
+    for col in ("table/view", "test", "failing rows"):
+        table.add_column(col)
+    for f in failures:
+        table.add_row(f.test.model, f.test.name, f"{f.failing_rows:,}")
+    console.print(table)
+    raise typer.Exit(1)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
+
+
+@app.command()
+def query(
+    ctx: typer.Context,
+    sql: Annotated[str, typer.Argument(help="DuckDB SQL; only reading statements are allowed.")],
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file.")] = None,
+    limit: Annotated[int, typer.Option(help="Rows shown in table format.")] = 50,
+) -> None:
+    """Ad-hoc SQL over the warehouse on a read-only connection."""
+    cfg = state(ctx).config()
+    try:
+        statements = check_read_only(sql)
+    except WriteRefused as exc:
+        sys.stderr.write(f"kreview: {exc}\n")
+        raise typer.Exit(2) from None
+    if fmt is Format.parquet and out is None:
+        sys.stderr.write("kreview: --format parquet needs --out FILE\n")
+        raise typer.Exit(2)
+    with open_reader(Warehouse(cfg.warehouse.root), cfg.warehouse.read_wait_s) as con:
+        for stmt in statements[:-1]:
+            con.execute(stmt)
+        rel = con.execute(statements[-1])
+        arrow = rel.fetch_arrow_table()
+    if fmt is Format.parquet:
+        import pyarrow.parquet as pq
+
+        assert out is not None
+        pq.write_table(arrow, out)
+        console.print(f"wrote {arrow.num_rows:,} rows to {out}")
+        return
+    rows = arrow.to_pylist()
+    if fmt is Format.table:
+        table = Table(
+            caption=f"{arrow.num_rows:,} rows"
+            + (f", first {limit} shown" if arrow.num_rows > limit else "")
+        )
+        for name in arrow.column_names:
+            table.add_column(name)
+        for row in rows[:limit]:
+            table.add_row(*("" if v is None else str(v) for v in row.values()))
+        console.print(table)
+        return
+    fh = out.open("w", encoding="utf-8", newline="") if out else sys.stdout
+    try:
+        if fmt is Format.csv:
+            writer = csv.writer(fh)
+            writer.writerow(arrow.column_names)
+            writer.writerows([[_jsonable(v) for v in r.values()] for r in rows])
+        else:
+            for r in rows:
+                fh.write(
+                    json.dumps({k: _jsonable(v) for k, v in r.items()}, ensure_ascii=False) + "\n"
+                )
+    finally:
+        if out:
+            fh.close()
+
+
+@app.command()
+def export(
+    ctx: typer.Context,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Export root (default <warehouse>/exports).")
+    ] = None,
+    since: Annotated[
+        datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="Only reviews written on or after."),
+    ] = None,
+) -> None:
+    """Parquet exports of the views and the scored reviews, with _manifest.json."""
+    st = state(ctx)
+    cfg = st.config(**{"export.out_dir": out})
+    since_day = since.date() if since else None
+    with Run(cfg, "export", show_progress=not st.quiet) as run:
+        run.stage("export", lambda c: export_stage.run(c, since_day))
+    print_results(run)

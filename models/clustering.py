@@ -1,0 +1,71 @@
+"""Similarity clusters of one title's review embeddings.
+
+Method: threshold community detection (as in sentence-transformers' ``community_detection``):
+every review's neighbours are the reviews at cosine >= threshold; the review with the most
+neighbours founds a cluster with its still-unassigned neighbours, and so on. It needs no preset
+number of clusters, is deterministic, and works on any title size with memory bounded by the
+chunk size (the similarity matrix is never held whole for large titles).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+UNCLUSTERED = -1
+
+
+@dataclass(frozen=True)
+class Clusters:
+    labels: np.ndarray  # cluster id per review, 0 = largest, UNCLUSTERED for the rest
+    sizes: tuple[int, ...]  # per cluster id
+    representatives: tuple[int, ...]  # index of the most central member, per cluster id
+
+
+def _normalize(emb: np.ndarray) -> np.ndarray:
+    emb = emb.astype(np.float32, copy=False)
+    norms = np.linalg.norm(emb, axis=1, keepdims=True)
+    return emb / np.maximum(norms, 1e-12)
+
+
+def neighbour_lists(emb: np.ndarray, threshold: float, chunk: int = 2048) -> list[np.ndarray]:
+    """For each row, the rows at cosine >= threshold (itself included), by chunked matmul."""
+    out: list[np.ndarray] = []
+    for start in range(0, len(emb), chunk):
+        sims = emb[start : start + chunk] @ emb.T
+        out.extend(np.flatnonzero(row >= threshold) for row in sims)
+    return out
+
+
+def cluster_embeddings(
+    embeddings: np.ndarray, threshold: float, min_size: int = 2, chunk: int = 2048
+) -> Clusters:
+    """Cluster L2-normalisable ``embeddings`` (n × d); clusters smaller than ``min_size`` are
+    left unclustered."""
+    n = len(embeddings)
+    labels = np.full(n, UNCLUSTERED, dtype=np.int32)
+    if n == 0:
+        return Clusters(labels, (), ())
+    emb = _normalize(embeddings)
+    neigh = neighbour_lists(emb, threshold, chunk)
+    # Founders by neighbour count, ties by index: deterministic.
+    order = sorted(range(n), key=lambda i: (-len(neigh[i]), i))
+    assigned = np.zeros(n, dtype=bool)
+    groups: list[np.ndarray] = []
+    for i in order:  # per-founder loop: each step depends on what earlier steps assigned
+        if assigned[i]:
+            continue
+        members = neigh[i][~assigned[neigh[i]]]
+        if len(members) < min_size:
+            continue
+        assigned[members] = True
+        groups.append(members)
+    groups.sort(key=lambda g: (-len(g), int(g.min())))
+    reps = []
+    for cid, members in enumerate(groups):
+        labels[members] = cid
+        sub = emb[members]
+        centrality = (sub @ sub.T).mean(axis=1)
+        reps.append(int(members[int(np.argmax(centrality))]))
+    return Clusters(labels, tuple(len(g) for g in groups), tuple(reps))

@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pyarrow.parquet as pq
+import pytest
+
+from etl import clean
+from jobs.catalog import open_reader
+from jobs.config import AppConfig
+from jobs.runner import Run
+from jobs.warehouse import Warehouse
+from tests.etl.rawdata import T0, record, write_raw
+
+
+def run_clean(cfg: AppConfig):
+    with Run(cfg, "clean", show_progress=False) as run:
+        return run.stage("clean", clean.run)
+
+
+def table(cfg: AppConfig, sql: str) -> list[tuple]:
+    with open_reader(Warehouse(cfg.warehouse.root)) as con:
+        return con.execute(sql).fetchall()
+
+
+SPAM = "지금 바로 무료로 최신 영화 다시보기 가능한 사이트 알려드림 ㅋㅋ"
+
+
+@pytest.fixture
+def raw_batch(cfg: AppConfig):
+    raw_dir = Warehouse(cfg.warehouse.root).ensure().raw_dir
+    recs = [
+        record("1", "감동ㅠㅠㅠㅠ 최고!!!!!"),
+        record("2", "무서워요 ㄷㄷㄷㄷ 진짜 잘만듦", rating=10.0),
+        record("3", "6.3점 준다. 배우 연기는 좋음"),
+        record("4", "   "),  # empty after normalization
+        record("5", "This movie was great, loved it"),  # not Korean
+        record("6", "평점 테러", rating=11.0),  # out of range
+        record("7", SPAM, title_id="t-a"),
+        record("8", SPAM, title_id="t-b"),
+        record("9", SPAM, title_id="t-c"),
+        record("10", "재밌어요", title_id="t-a"),  # short repeats are not spam
+        record("11", "재밌어요", title_id="t-b"),
+        record("12", "재밌어요", title_id="t-c"),
+        # the same review scraped twice in one batch: counted once
+        record("1", "감동ㅠㅠㅠㅠ 최고!!!!!", scraped_at=T0 - timedelta(hours=1)),
+    ]
+    write_raw(raw_dir, "run1-0", recs)
+    return raw_dir
+
+
+def test_clean_keeps_quarantines_and_counts(cfg: AppConfig, raw_batch) -> None:
+    result = run_clean(cfg)
+    assert result.rows_in == 13
+    kept = dict(table(cfg, "SELECT review_id, text_norm FROM reviews"))
+    assert set(kept) == {"1", "2", "3", "10", "11", "12"}
+    assert kept["1"] == "감동ㅠㅠ 최고!!"
+    assert "6.3점" in kept["3"]
+    reasons = dict(table(cfg, "SELECT review_id, reason FROM quarantine"))
+    assert reasons == {
+        "4": "empty_after_normalization",
+        "5": "not_korean",
+        "6": "rating_out_of_range",
+        "7": "spam",
+        "8": "spam",
+        "9": "spam",
+    }
+    assert result.rows_out == 6 and result.rows_rejected == 6
+    raw_kept = table(cfg, "SELECT text_raw, text_rating FROM reviews WHERE review_id = '3'")
+    assert raw_kept == [("6.3점 준다. 배우 연기는 좋음", pytest.approx(6.3))]
+
+
+def test_clean_twice_gives_identical_tables(cfg: AppConfig, raw_batch) -> None:
+    run_clean(cfg)
+    reviews = table(cfg, "SELECT * FROM reviews ORDER BY source, review_id")
+    q_sql = "SELECT * EXCLUDE (run_id, quarantined_at) FROM quarantine ORDER BY ALL"
+    quarantine = table(cfg, q_sql)
+    second = run_clean(cfg)
+    assert second.rows_in == 0 and second.details["files"] == 0
+    assert table(cfg, "SELECT * FROM reviews ORDER BY source, review_id") == reviews
+    assert table(cfg, q_sql) == quarantine
+
+
+def test_edited_review_updates_one_row_and_raw_keeps_history(cfg: AppConfig, raw_batch) -> None:
+    run_clean(cfg)
+    before = dict(table(cfg, "SELECT review_id, text_raw FROM reviews"))
+    edited = record(
+        "2",
+        "다시 보니 별로네요",
+        rating=4.0,
+        scraped_at=T0 + timedelta(days=1),
+        run_id="20261102T030000Z-bbbbbb",
+    )
+    write_raw(raw_batch, "run2-0", [edited])
+    result = run_clean(cfg)
+    assert result.rows_in == 1 and result.rows_out == 1
+    after = dict(table(cfg, "SELECT review_id, text_raw FROM reviews"))
+    assert after["2"] == "다시 보니 별로네요"
+    assert {k: v for k, v in after.items() if k != "2"} == {
+        k: v for k, v in before.items() if k != "2"
+    }
+    runs = table(
+        cfg, "SELECT first_seen_run, last_seen_run, rating FROM reviews WHERE review_id='2'"
+    )
+    assert runs == [("20261101T030000Z-aaaaaa", "20261102T030000Z-bbbbbb", 4.0)]
+    texts = set()
+    for path in raw_batch.rglob("*.parquet"):
+        texts |= {r["text"] for r in pq.read_table(path).to_pylist() if r["review_id"] == "2"}
+    assert texts == {"무서워요 ㄷㄷㄷㄷ 진짜 잘만듦", "다시 보니 별로네요"}
+
+
+def test_older_version_arriving_late_does_not_win(cfg: AppConfig, raw_batch) -> None:
+    run_clean(cfg)
+    stale = record("1", "옛날 버전", scraped_at=T0 - timedelta(days=10))
+    write_raw(raw_batch, "late-0", [stale])
+    run_clean(cfg)
+    assert table(cfg, "SELECT text_norm FROM reviews WHERE review_id='1'") == [("감동ㅠㅠ 최고!!",)]
+
+
+def test_truncation_is_flagged(cfg: AppConfig) -> None:
+    raw_dir = Warehouse(cfg.warehouse.root).ensure().raw_dir
+    write_raw(raw_dir, "long-0", [record("long", "가" * 5000)])
+    run_clean(cfg)
+    ((length, truncated, raw_len),) = table(
+        cfg, "SELECT length, truncated, length(text_raw) FROM reviews"
+    )
+    assert truncated is True and length <= cfg.clean.max_chars and raw_len == 5000
