@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -37,7 +38,7 @@ RAW_SNIPPET_CHARS = 4000
 @dataclass(frozen=True)
 class CleanBatch:
     kept: pl.DataFrame  # REVIEW_COLUMNS
-    rejected: pl.DataFrame  # QUARANTINE_COLUMNS
+    rejected: pl.DataFrame  # QUARANTINE_COLUMNS + scraped_at
     rows_in: int
 
 
@@ -88,6 +89,7 @@ def clean_frame(raw: pl.DataFrame, cfg: CleanConfig) -> CleanBatch:
             pl.col("rating"),
         ),
         raw=pl.col("text_raw").str.slice(0, RAW_SNIPPET_CHARS),
+        scraped_at="scraped_at",
     )
     return CleanBatch(kept=kept, rejected=rejected, rows_in=raw.height)
 
@@ -110,10 +112,24 @@ def read_raw(files: list[Path]) -> pl.DataFrame:
     return pl.read_parquet(files, schema=empty.schema)
 
 
+class _Phases:
+    """Seconds per phase, reported in the ledger's stage details."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._t = time.perf_counter()
+
+    def done(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = round(now - self._t, 3)
+        self._t = now
+
+
 def run(ctx: StageContext) -> StageResult:
     cfg = ctx.cfg.clean
     raw_dir = ctx.wh.raw_dir
     started = time.perf_counter()
+    phases = _Phases()
     with open_writer(ctx.wh) as con:
         done = {r[0] for r in con.execute("SELECT path FROM cleaned_files").fetchall()}
         files = pending_files(raw_dir, done)
@@ -121,63 +137,74 @@ def run(ctx: StageContext) -> StageResult:
             ctx.log.info("no new raw files")
             return StageResult(details={"files": 0})
         raw = read_raw(files)
+        phases.done("read")
         batch = clean_frame(raw, cfg)
+        phases.done("normalize")
         con.execute("BEGIN TRANSACTION")
         try:
-            con.register("batch", batch.kept.to_arrow())
-            run_script(con, "clean/invalidate_scores.sql")
-            run_script(con, "clean/upsert_reviews.sql")
-            con.unregister("batch")
-            # A review whose latest version was rejected leaves reviews (latest version wins).
-            rejected = batch.rejected.with_columns(run_id=pl.lit(ctx.run_id)).to_arrow()
-            con.register("rejected", rejected)
-            con.execute(
-                "DELETE FROM reviews WHERE (source, review_id) IN"
-                " (SELECT (source, review_id) FROM rejected WHERE review_id IS NOT NULL)"
-            )
-            con.execute(
-                "INSERT INTO quarantine BY NAME"
-                " (SELECT stage, source, review_id, title_id, reason, detail, raw, run_id"
-                " FROM rejected)"
-            )
-            con.unregister("rejected")
-            params = {"min_titles": cfg.spam_min_titles, "min_chars": cfg.spam_min_chars}
-            run_script(con, "clean/spam_texts.sql", params)
-            spam = con.execute("SELECT count(*) FROM reviews JOIN spam_texts USING (text_norm)")
-            n_spam = int(spam.fetchone()[0])  # type: ignore[index]
-            run_script(con, "clean/quarantine_spam.sql", {**params, "run_id": ctx.run_id})
-            if n_spam or batch.rejected.height:
-                run_script(con, "clean/drop_orphans.sql")
-            done_rows = pa.table(
-                {
-                    "path": [p.relative_to(raw_dir).as_posix() for p in files],
-                    "rows": [_rows(p) for p in files],
-                    "run_id": [ctx.run_id] * len(files),
-                }
-            )
-            con.register("done_rows", done_rows)
-            con.execute("INSERT INTO cleaned_files BY NAME (SELECT * FROM done_rows)")
-            con.unregister("done_rows")
+            n_spam = _write(con, ctx, batch, files, phases)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
+        phases.done("commit")
     elapsed = time.perf_counter() - started
-    rejected_n = batch.rejected.height + n_spam
-    reasons = batch.rejected.group_by("reason").len().sort("reason").rows()
+    reasons = dict(batch.rejected.group_by("reason").len().sort("reason").rows())
+    if n_spam:
+        reasons["spam"] = n_spam
     return StageResult(
         rows_in=batch.rows_in,
         rows_out=batch.kept.height - n_spam,
-        rows_rejected=rejected_n,
+        rows_rejected=batch.rejected.height + n_spam,
         details={
             "files": len(files),
             "duplicates_in_batch": batch.rows_in - batch.kept.height - batch.rejected.height,
-            "rejected_by_reason": {**dict(reasons), **({"spam": n_spam} if n_spam else {})},
+            "rejected_by_reason": reasons,
             "truncated": int(batch.kept["truncated"].sum()),
             "seconds": round(elapsed, 3),
+            "phases_s": phases.seconds,
             "reviews_per_s": round(batch.rows_in / elapsed, 1) if elapsed > 0 else None,
         },
     )
+
+
+def _write(
+    con: duckdb.DuckDBPyConnection,
+    ctx: StageContext,
+    batch: CleanBatch,
+    files: list[Path],
+    phases: _Phases,
+) -> int:
+    """All writes of one clean, inside the caller's transaction. Returns the spam count."""
+    cfg = ctx.cfg.clean
+    con.register("batch", batch.kept.to_arrow())
+    run_script(con, "clean/merge_reviews.sql")
+    con.unregister("batch")
+    phases.done("merge")
+    # A review whose latest version was rejected leaves reviews (latest version wins).
+    con.register("rejected", batch.rejected.with_columns(run_id=pl.lit(ctx.run_id)).to_arrow())
+    run_script(con, "clean/quarantine_rejected.sql")
+    con.unregister("rejected")
+    params = {"min_titles": cfg.spam_min_titles, "min_chars": cfg.spam_min_chars}
+    run_script(con, "clean/spam_texts.sql", params)
+    spam = con.execute("SELECT count(*) FROM reviews JOIN spam_texts USING (text_norm)")
+    n_spam = int(spam.fetchone()[0])  # type: ignore[index]
+    run_script(con, "clean/quarantine_spam.sql", {**params, "run_id": ctx.run_id})
+    if n_spam or batch.rejected.height:
+        run_script(con, "clean/drop_orphans.sql")
+    phases.done("quarantine")
+    raw_dir = ctx.wh.raw_dir
+    done_rows = pa.table(
+        {
+            "path": [p.relative_to(raw_dir).as_posix() for p in files],
+            "rows": [_rows(p) for p in files],
+            "run_id": [ctx.run_id] * len(files),
+        }
+    )
+    con.register("done_rows", done_rows)
+    con.execute("INSERT INTO cleaned_files BY NAME (SELECT * FROM done_rows)")
+    con.unregister("done_rows")
+    return n_spam
 
 
 def _rows(path: Path) -> int:

@@ -72,7 +72,8 @@ def _copy(
     if partition_by:
         opts += f", PARTITION_BY ({partition_by})"
     # `target` is a path we built under the export folder; `select` is one of our constants.
-    con.execute(f"COPY ({select}) TO '{target.as_posix()}' ({opts})", {"since": since})
+    params = {"since": since} if "$since" in select else None
+    con.execute(f"COPY ({select}) TO '{target.as_posix()}' ({opts})", params)
 
 
 def _describe(path: Path, root: Path) -> dict[str, Any]:
@@ -184,7 +185,12 @@ def verify_manifest(folder: Path) -> list[str]:
                 continue
             if _sha256(path) != f["sha256"]:
                 problems.append(f"{name}: sha256 differs for {f['path']}")
-            if pq.ParquetFile(path).metadata.num_rows != f["rows"]:
+            try:
+                rows = pq.ParquetFile(path).metadata.num_rows
+            except (OSError, ValueError) as exc:  # pyarrow raises ArrowInvalid (a ValueError)
+                problems.append(f"{name}: unreadable {f['path']}: {exc}")
+                continue
+            if rows != f["rows"]:
                 problems.append(f"{name}: row count differs for {f['path']}")
     for path in folder.rglob("*.parquet"):
         if path not in listed:

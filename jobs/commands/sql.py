@@ -88,7 +88,7 @@ def query(
         for stmt in statements[:-1]:
             con.execute(stmt)
         rel = con.execute(statements[-1])
-        arrow = rel.fetch_arrow_table()
+        arrow = rel.to_arrow_table()
     if fmt is Format.parquet:
         import pyarrow.parquet as pq
 

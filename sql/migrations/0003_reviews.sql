@@ -1,7 +1,7 @@
 -- Clean reviews: one row per (source, review_id), the latest scraped version wins.
 -- text_raw is exactly as scraped; text_norm is what models read (etl/normalize.py).
 CREATE TABLE reviews (
-    review_key      VARCHAR NOT NULL,          -- stable hash of (source, review_id): unique with it
+    review_key      VARCHAR NOT NULL,          -- stable hash of (source, review_id)
     source          VARCHAR NOT NULL,
     review_id       VARCHAR NOT NULL,
     title_id        VARCHAR NOT NULL,
@@ -25,8 +25,11 @@ CREATE TABLE reviews (
     url             VARCHAR NOT NULL,
     scraped_at      TIMESTAMPTZ NOT NULL,
     first_seen_run  VARCHAR NOT NULL,
-    last_seen_run   VARCHAR NOT NULL,
-    PRIMARY KEY (source, review_id)
+    last_seen_run   VARCHAR NOT NULL
+    -- Unique on (source, review_id) and on review_key. Not declared as a key: DuckDB maintains
+    -- an ART index per key on every insert, which cost more than the whole rest of the clean
+    -- stage. The merge in sql/clean/merge_reviews.sql keeps the rows unique, and the data tests
+    -- (sql/migrations/schema.toml) check it.
 );
 
 -- Raw Parquet files already cleaned (path relative to the warehouse's raw/ folder).

@@ -80,13 +80,13 @@ def fill(con: duckdb.DuckDBPyConnection) -> None:
             )
     for task, version in (("sentiment", SENT_V), ("emotion", EMO_V), ("similarity", SIM_V)):
         con.execute(
-            "INSERT INTO model_versions (task, version, path, metrics, created_at, is_current)"
-            " VALUES (?, ?, ?, '{}', ?, true)",
-            [task, version, f"models/{task}/{version}", T],
+            "INSERT INTO model_versions (task, version, kind, path, metrics, created_at,"
+            " is_current) VALUES (?, ?, ?, ?, '{}', ?, true)",
+            [task, version, task, f"{task}/{version}", T],
         )
     con.execute(
-        "INSERT INTO model_versions (task, version, path, metrics, created_at, is_current)"
-        " VALUES ('sentiment', 'sent-v0', 'models/sentiment/sent-v0', '{}', ?, false)",
+        "INSERT INTO model_versions (task, version, kind, path, metrics, created_at, is_current)"
+        " VALUES ('sentiment', 'sent-v0', 'sentiment', 'sentiment/sent-v0', '{}', ?, false)",
         [T],
     )
     con.execute(
