@@ -1,0 +1,320 @@
+"""The scrape stage: titles list → each enabled site → new reviews in raw Parquet.
+
+For every source and title: resolve the site's id, page reviews until the cap, the end, or
+reviews already collected; append the new ones to raw (atomically, one file per source and
+partition); quarantine unparseable items; record each title's outcome in ``scrape_titles``
+(ok / too_few / failed / not_found). A failing title is recorded and the others go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from etl import raw_store
+from etl.fetch import Fetcher, FetchStats, min_gap
+from etl.sources import TitleCrawl, TitlePlan, naver, watcha
+from etl.titles import TitleEntry, load_titles
+from jobs.catalog import open_writer
+from jobs.ledger import StageResult
+from jobs.runner import StageContext
+
+OK, TOO_FEW, FAILED, NOT_FOUND = "ok", "too_few", "failed", "not_found"
+STATUSES = (OK, TOO_FEW, FAILED, NOT_FOUND)
+
+
+class ScrapeFailed(RuntimeError):
+    """Every title on every source failed: nothing usable came back (site down, markup gone)."""
+
+
+@dataclass(frozen=True)
+class SourceJob:
+    source: str
+    plans: list[TitlePlan]
+    already: raw_store.Collected
+
+
+def enabled_sources(ctx: StageContext) -> list[str]:
+    src = ctx.cfg.sources
+    return [
+        name for name, on in (("naver", src.naver.enabled), ("watcha", src.watcha.enabled)) if on
+    ]
+
+
+def _completed_before(ctx: StageContext, sources: list[str]) -> set[tuple[str, str]]:
+    """(source, title_id) pairs some earlier run paged to the end (or cap) cleanly."""
+    with open_writer(ctx.wh) as con:
+        rows = con.execute(
+            "SELECT DISTINCT source, title_id FROM scrape_titles"
+            " WHERE complete AND status IN ('ok', 'too_few') AND run_id <> ?",
+            [ctx.run_id],
+        ).fetchall()
+    return {(s, t) for s, t in rows if s in sources}
+
+
+def _plans(
+    ctx: StageContext, titles: list[TitleEntry], sources: list[str], salt: str
+) -> list[SourceJob]:
+    done = _completed_before(ctx, sources)
+    jobs = []
+    for source in sources:
+        already = raw_store.collected(ctx.wh, source)
+        plans = []
+        for t in titles:
+            finished = (source, t.title_id) in done
+            cap = ctx.cfg.scrape.max_per_title
+            plans.append(
+                TitlePlan(
+                    entry=t,
+                    known_ids=already.review_ids,
+                    stop_at_known=finished,
+                    # A finished title takes up to `cap` new reviews a run; an unfinished one
+                    # (an earlier run failed midway) resumes up to `cap` in all.
+                    max_new=cap if finished else max(0, cap - already.per_title[t.title_id]),
+                    salt=salt,
+                    run_id=ctx.run_id,
+                )
+            )
+        jobs.append(SourceJob(source, plans, already))
+    return jobs
+
+
+async def _collect_one(
+    fetcher: Fetcher, ctx: StageContext, source: str, plan: TitlePlan
+) -> TitleCrawl:
+    if source == "watcha":
+        return await watcha.collect(fetcher, ctx.cfg.sources.watcha, plan)
+    return await naver.collect(fetcher, ctx.cfg.sources.naver, plan, ctx.cfg.scrape.retries)
+
+
+async def _crawl_source(
+    fetcher: Fetcher, ctx: StageContext, job: SourceJob, progress: Progress
+) -> list[TitleCrawl]:
+    """Titles of one source by N workers (N = pages allowed per host); results in list order."""
+    task = progress.add_task(job.source, total=len(job.plans), reviews=0)
+    results: list[TitleCrawl | None] = [None] * len(job.plans)
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(len(job.plans)):
+        queue.put_nowait(i)
+    collected = 0
+
+    async def worker() -> None:
+        nonlocal collected
+        while not queue.empty():
+            i = queue.get_nowait()
+            crawl = await _collect_one(fetcher, ctx, job.source, job.plans[i])
+            results[i] = crawl
+            collected += len(crawl.records)
+            progress.update(task, advance=1, reviews=collected)
+            if crawl.error:
+                ctx.log.warning("%s: %s failed: %s", job.source, crawl.entry.label, crawl.error)
+
+    await asyncio.gather(*(worker() for _ in range(ctx.cfg.scrape.max_concurrency_per_host)))
+    return [r for r in results if r is not None]
+
+
+@dataclass(frozen=True)
+class CrawlOutcome:
+    crawls: dict[str, list[TitleCrawl]]
+    stats: FetchStats
+    # Smallest gap between two request starts per host, as the gate let them through.
+    host_min_gap_s: dict[str, float | None]
+    # Requests whose end the gate never heard of (written off after a wait; should be 0).
+    lost_completions: int
+
+
+async def _crawl(ctx: StageContext, jobs: list[SourceJob]) -> CrawlOutcome:
+    progress = Progress(
+        TextColumn("[bold]{task.description:<7}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("titles · {task.fields[reviews]} reviews"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        disable=not ctx.show_progress,
+    )
+    with progress:
+        async with Fetcher(ctx.cfg.scrape, ctx.log) as fetcher:
+            crawls = await asyncio.gather(*(_crawl_source(fetcher, ctx, j, progress) for j in jobs))
+    gate = fetcher.gate
+    if gate.lost():
+        ctx.log.warning("%d requests never reported their end to the gate", gate.lost())
+    return CrawlOutcome(
+        crawls={j.source: c for j, c in zip(jobs, crawls, strict=True)},
+        stats=fetcher.stats,
+        host_min_gap_s={host: min_gap(gate.starts(host)) for host in gate.hosts()},
+        lost_completions=gate.lost(),
+    )
+
+
+def status_of(crawl: TitleCrawl, total: int, min_per_title: int) -> str:
+    if crawl.not_found:
+        return NOT_FOUND
+    if crawl.error:
+        return FAILED
+    return TOO_FEW if total < min_per_title else OK
+
+
+def _title_rows(
+    ctx: StageContext, job: SourceJob, crawls: list[TitleCrawl], now: datetime
+) -> list[dict[str, Any]]:
+    rows = []
+    for crawl in crawls:
+        total = job.already.per_title[crawl.entry.title_id] + len(crawl.records)
+        rows.append(
+            {
+                "run_id": ctx.run_id,
+                "source": job.source,
+                "title_id": crawl.entry.title_id,
+                "title": crawl.entry.name,
+                "year": crawl.entry.year,
+                "source_title_id": crawl.source_title_id,
+                "status": status_of(crawl, total, ctx.cfg.scrape.min_per_title),
+                "collected": len(crawl.records),
+                "total": total,
+                "rejected": len(crawl.rejects),
+                "duplicates": crawl.duplicates,
+                "pages": crawl.pages,
+                "complete": crawl.complete,
+                "error": crawl.error,
+                "finished_at": now,
+            }
+        )
+    return rows
+
+
+def _quarantine_rows(
+    ctx: StageContext, source: str, crawls: list[TitleCrawl]
+) -> list[dict[str, Any]]:
+    limit = ctx.cfg.scrape.snippet_chars
+    return [
+        {
+            "stage": ctx.stage,
+            "source": source,
+            "review_id": rej.review_id,
+            "title_id": crawl.entry.title_id,
+            "reason": rej.reason,
+            "detail": rej.detail,
+            "raw": rej.raw[:limit],
+            "run_id": ctx.run_id,
+        }
+        for crawl in crawls
+        for rej in crawl.rejects
+    ]
+
+
+_TITLE_COLUMNS = (
+    "run_id, source, title_id, title, year, source_title_id, status, collected, total,"
+    " rejected, duplicates, pages, complete, error, finished_at"
+)
+_QUARANTINE_COLUMNS = "stage, source, review_id, title_id, reason, detail, raw, run_id"
+
+
+def _record(
+    ctx: StageContext, titles: list[dict[str, Any]], quarantine: list[dict[str, Any]]
+) -> None:
+    """One transaction; a resumed stage of the same run replaces its own rows."""
+    with open_writer(ctx.wh) as con:
+        con.execute("BEGIN TRANSACTION")
+        con.execute("DELETE FROM scrape_titles WHERE run_id = ?", [ctx.run_id])
+        con.execute(
+            "DELETE FROM quarantine WHERE stage = ? AND run_id = ?", [ctx.stage, ctx.run_id]
+        )
+        # Whole tables in one statement each (Arrow registered as a view), not row by row.
+        for table, columns, rows in (
+            ("scrape_titles", _TITLE_COLUMNS, titles),
+            ("quarantine", _QUARANTINE_COLUMNS, quarantine),
+        ):
+            if rows:
+                con.register("incoming", pa.Table.from_pylist(rows))
+                con.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM incoming")
+                con.unregister("incoming")
+        con.execute("COMMIT")
+
+
+def _summary(rows: list[dict[str, Any]], quarantined: int) -> dict[str, Any]:
+    statuses = Counter(r["status"] for r in rows)
+    return {
+        "titles": len(rows),
+        **{s: statuses.get(s, 0) for s in STATUSES},
+        "collected": sum(r["collected"] for r in rows),
+        "rejected": quarantined,
+        "duplicates": sum(r["duplicates"] for r in rows),
+        "pages": sum(r["pages"] for r in rows),
+        "failures": [
+            {"title": r["title"], "error": r["error"]} for r in rows if r["status"] == FAILED
+        ][:20],
+        "too_few_titles": [r["title"] for r in rows if r["status"] == TOO_FEW][:50],
+        "not_found_titles": [r["title"] for r in rows if r["status"] == NOT_FOUND][:50],
+    }
+
+
+def run(ctx: StageContext) -> StageResult:
+    cfg = ctx.cfg.scrape
+    titles = load_titles(cfg.titles_file)
+    sources = enabled_sources(ctx)
+    if not sources:
+        raise ValueError("sources: every source is disabled; enable naver or watcha")
+    salt = raw_store.author_salt(ctx.wh, cfg.author_salt)
+    jobs = _plans(ctx, titles, sources, salt)
+    ctx.log.info("scraping %d titles from %s", len(titles), ", ".join(sources))
+
+    started = time.monotonic()
+    outcome = asyncio.run(_crawl(ctx, jobs))
+    crawls, stats = outcome.crawls, outcome.stats
+    seconds = time.monotonic() - started
+
+    now = datetime.now(UTC)
+    title_rows: list[dict[str, Any]] = []
+    quarantine: list[dict[str, Any]] = []
+    per_source: dict[str, Any] = {}
+    files: list[str] = []
+    for job in jobs:
+        records = [rec for c in crawls[job.source] for rec in c.records]
+        # Parquet first: if the catalog write below fails, the reviews are safe and the next
+        # run, finding no `complete` row for them, skips them without stopping early.
+        files += [str(p) for p in raw_store.write_raw(ctx.wh, job.source, ctx.run_id, records)]
+        rows = _title_rows(ctx, job, crawls[job.source], now)
+        q = _quarantine_rows(ctx, job.source, crawls[job.source])
+        title_rows += rows
+        quarantine += q
+        per_source[job.source] = _summary(rows, len(q))
+    _record(ctx, title_rows, quarantine)
+
+    rows_out = sum(s["collected"] for s in per_source.values())
+    rows_in = sum(c.items_seen for cs in crawls.values() for c in cs)
+    if title_rows and all(r["status"] == FAILED for r in title_rows):
+        first = next(r for r in title_rows if r["error"])
+        raise ScrapeFailed(
+            f"every title failed on every source; first: {first['source']} "
+            f"{first['title']}: {first['error']}"
+        )
+    return StageResult(
+        rows_in=rows_in,
+        rows_out=rows_out,
+        rows_rejected=len(quarantine),
+        details={
+            "sources": per_source,
+            "files": files,
+            "seconds": round(seconds, 2),
+            "reviews_per_s": round(rows_out / seconds, 2) if seconds else None,
+            "pages_per_s": round(sum(s["pages"] for s in per_source.values()) / seconds, 2)
+            if seconds
+            else None,
+            "requests": stats.requests,
+            "retries": stats.retries,
+            "timeouts": stats.timeouts,
+            "statuses": {str(k): v for k, v in sorted(stats.statuses.items())},
+            "retry_after_waits_s": stats.retry_after_waits[:20],
+            "host_min_gap_s": outcome.host_min_gap_s,
+            "lost_completions": outcome.lost_completions,
+        },
+    )

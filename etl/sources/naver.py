@@ -1,0 +1,327 @@
+"""Naver: reviews on the search-result page (``영화 {title} 관람평``), as cards in a scrolling
+box that loads more cards as it scrolls. Ratings are already 0–10.
+
+Parsing is pure (HTML string in, records and rejects out, with selectolax); :func:`collect`
+drives the page with Playwright: newest-first tab, scroll, wait for new cards, stop at the
+cap, at known reviews, at the promised count, or when no more come.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from urllib.parse import quote_plus
+from zoneinfo import ZoneInfo
+
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import TimeoutError as PlaywrightTimeoutError
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from etl.fetch import Fetcher, FetchError, PageSession
+from etl.scrape_config import NaverConfig
+from etl.sources import (
+    MarkupChanged,
+    ParsedPage,
+    RawRecord,
+    RecordContext,
+    Reject,
+    TitleCrawl,
+    TitlePlan,
+    check_health,
+    make_record,
+    snippet,
+)
+from etl.titles import TitleEntry
+
+SOURCE = "naver"
+KST = ZoneInfo("Asia/Seoul")
+SNIPPET_CHARS = 2000
+
+_NUMBER = re.compile(r"\d[\d,]*")
+_TRAILING_NUMBER = re.compile(r"(\d+(?:\.\d+)?)\s*$")
+_ABS_DATE = re.compile(r"^(\d{2,4})\.(\d{1,2})\.(\d{1,2})\.?(?:\s+(\d{1,2}):(\d{2}))?$")
+_REL_DATE = re.compile(r"^(\d+)\s*(분|시간|일)\s*전$")
+
+
+# --- URLs ------------------------------------------------------------------------------
+
+
+def search_query(cfg: NaverConfig, entry: TitleEntry) -> str:
+    if entry.year is not None:
+        return cfg.query_template_year.format(title=entry.name, year=entry.year)
+    return cfg.query_template.format(title=entry.name)
+
+
+def search_url(cfg: NaverConfig, entry: TitleEntry) -> str:
+    query = quote_plus(search_query(cfg, entry))
+    return cfg.base_url.rstrip("/") + cfg.search_path.format(query=query)
+
+
+# --- pure parsing ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    found: bool  # the page has a review section at all
+    has_container: bool  # the scrolling box is there
+    source_title_id: str | None
+    promised: int | None  # reviews the page says the film has
+    cards: int  # cards the page shows now
+
+
+def parse_search_page(html: str, cfg: NaverConfig) -> SearchPage:
+    tree = LexborHTMLParser(html)
+    box = tree.css_first(cfg.scroll_container_selector)
+    count_node = tree.css_first(cfg.count_selector)
+    promised = None
+    if count_node is not None:
+        digits = _NUMBER.search(count_node.text(deep=True))
+        promised = int(digits.group().replace(",", "")) if digits else None
+    source_title_id = None
+    for link in tree.css(cfg.title_link_selector):
+        match = re.search(cfg.title_id_pattern, link.attributes.get("href") or "")
+        if match:
+            source_title_id = match.group(1)
+            break
+    return SearchPage(
+        found=box is not None or count_node is not None,
+        has_container=box is not None,
+        source_title_id=source_title_id,
+        promised=promised,
+        cards=len(tree.css(cfg.item_selector)),
+    )
+
+
+def parse_naver_date(text: str, now: datetime) -> datetime:
+    """``2024.05.01.``, ``2024.05.01. 13:45``, ``24.05.01.``, ``3시간 전``, ``어제`` → UTC.
+
+    Shown times are Korean local time. Raises ValueError on anything else.
+    """
+    text = text.strip()
+    if match := _ABS_DATE.match(text):
+        year, month, day = (int(g) for g in match.groups()[:3])
+        year += 2000 if year < 100 else 0
+        hour, minute = int(match.group(4) or 0), int(match.group(5) or 0)
+        return datetime(year, month, day, hour, minute, tzinfo=KST).astimezone(UTC)
+    if match := _REL_DATE.match(text):
+        n, unit = int(match.group(1)), match.group(2)
+        delta = {"분": timedelta(minutes=n), "시간": timedelta(hours=n), "일": timedelta(days=n)}
+        return now.astimezone(UTC) - delta[unit]
+    if text == "어제":
+        return now.astimezone(UTC) - timedelta(days=1)
+    raise ValueError(f"unknown date format: {text!r}")
+
+
+def _shown_text(node: LexborNode) -> str:
+    """Text as a reader sees it: ``<br>`` is a line break; outer whitespace is not shown."""
+    for br in node.css("br"):
+        br.replace_with("\n")
+    return node.text(deep=True).strip()
+
+
+def _first_text(card: LexborNode, selector: str) -> str | None:
+    node = card.css_first(selector)
+    return None if node is None else node.text(deep=True).strip()
+
+
+def parse_card(
+    card: LexborNode, cfg: NaverConfig, ctx: RecordContext, url: str
+) -> RawRecord | Reject:
+    raw = snippet(card.html or "", SNIPPET_CHARS)
+    rid = (card.attributes.get(cfg.review_id_attribute) or "").strip()
+    if not rid:
+        return Reject(
+            "missing_id", f"no {cfg.review_id_attribute}", raw, None, cfg.review_id_attribute
+        )
+    text_node = card.css_first(cfg.text_selector)
+    if text_node is None:
+        return Reject("missing_text", "no review text", raw, rid, cfg.text_selector)
+    text = _shown_text(text_node)
+    if not text:
+        return Reject("empty_text", "review text is blank", raw, rid, cfg.text_selector)
+    rating = None
+    rating_text = _first_text(card, cfg.rating_selector)
+    if rating_text is not None:
+        match = _TRAILING_NUMBER.search(rating_text)
+        if not match or not 0 <= float(match.group(1)) <= 10:
+            return Reject("bad_rating", f"rating {rating_text!r}", raw, rid, cfg.rating_selector)
+        rating = float(match.group(1))
+    written_at = None
+    date_text = _first_text(card, cfg.date_selector)
+    if date_text:
+        try:
+            written_at = parse_naver_date(date_text, ctx.scraped_at)
+        except ValueError as exc:
+            return Reject("bad_date", str(exc), raw, rid, cfg.date_selector)
+    likes = None
+    likes_text = _first_text(card, cfg.likes_selector)
+    if likes_text:
+        digits = likes_text.replace(",", "")
+        if not digits.isdigit():
+            return Reject("bad_likes", f"likes {likes_text!r}", raw, rid, cfg.likes_selector)
+        likes = int(digits)
+    return make_record(
+        ctx,
+        review_id=rid,
+        text=text,
+        rating=rating,
+        author=_first_text(card, cfg.author_selector) or None,
+        written_at=written_at,
+        likes=likes,
+        spoiler=card.css_first(cfg.spoiler_selector) is not None,
+        url=url,
+    )
+
+
+def parse_cards(html: str, cfg: NaverConfig, ctx: RecordContext, url: str) -> ParsedPage:
+    """Every review card on a search-result page → records and rejects."""
+    records, rejects = [], []
+    cards = LexborHTMLParser(html).css(cfg.item_selector)
+    for card in cards:
+        out = parse_card(card, cfg, ctx, url)
+        (rejects if isinstance(out, Reject) else records).append(out)
+    return ParsedPage(records, rejects, len(cards))
+
+
+# --- crawling --------------------------------------------------------------------------
+
+_COUNT_ABOVE = "([sel, n]) => document.querySelectorAll(sel).length > n"
+_IDS = "(els, attr) => els.map(e => e.getAttribute(attr))"
+
+
+def _wait_ms(fetcher: Fetcher, cfg: NaverConfig) -> float:
+    """Wait for new cards: the configured wait, plus the time the page's request may spend
+    queued behind the other pages' requests to the host (politeness, not a stall)."""
+    return (cfg.scroll_wait_s + fetcher.queue_allowance_s) * 1000
+
+
+async def collect(fetcher: Fetcher, cfg: NaverConfig, plan: TitlePlan, retries: int) -> TitleCrawl:
+    """Open the title's search page, scroll its review list, parse the cards.
+
+    Failures are recorded on the result (with the cards loaded before them), not raised.
+    """
+    out = TitleCrawl(plan.entry, SOURCE)
+    url = search_url(cfg, plan.entry)
+    try:
+        async with fetcher.page(url) as ps:
+            await _collect(fetcher, ps, cfg, plan, retries, out)
+    except (FetchError, MarkupChanged) as exc:
+        out.error = f"{type(exc).__name__}: {exc}"
+    except PlaywrightError as exc:
+        out.error = f"browser error: {str(exc).splitlines()[0]}"
+    return out
+
+
+async def _collect(
+    fetcher: Fetcher,
+    ps: PageSession,
+    cfg: NaverConfig,
+    plan: TitlePlan,
+    retries: int,
+    out: TitleCrawl,
+) -> None:
+    info = parse_search_page(await ps.page.content(), cfg)
+    if not info.found:
+        out.not_found = True
+        out.complete = True
+        return
+    out.source_title_id = info.source_title_id or f"query:{search_query(cfg, plan.entry)}"
+    if info.promised and info.cards == 0:
+        # Fail before scrolling: the cards are there, our selector is not.
+        raise MarkupChanged(
+            SOURCE, cfg.item_selector, f"matched nothing on a page that promises {info.promised}"
+        )
+    if info.promised and info.cards < info.promised and not info.has_container:
+        raise MarkupChanged(
+            SOURCE, cfg.scroll_container_selector, "(the scrolling review box) matched nothing"
+        )
+    if info.promised and cfg.recent_tab_selector:
+        await _sort_newest_first(fetcher, ps, cfg, retries)
+    stalled = await _scroll(fetcher, ps, cfg, plan, retries, info.promised)
+    ctx = RecordContext(
+        SOURCE, plan.entry, out.source_title_id, plan.salt, plan.run_id, datetime.now(UTC)
+    )
+    parsed = parse_cards(await ps.page.content(), cfg, ctx, ps.url)
+    out.pages = 1 + len(ps.data_statuses)
+    out.items_seen = parsed.items
+    out.rejects.extend(parsed.rejects)
+    check_health(SOURCE, parsed, info.promised, cfg.item_selector)
+    out.absorb(parsed.records, plan)
+    if stalled is not None:
+        raise FetchError(ps.url, stalled)
+    out.complete = True
+
+
+async def _sort_newest_first(
+    fetcher: Fetcher, ps: PageSession, cfg: NaverConfig, retries: int
+) -> None:
+    """Click the newest-first tab and wait for the list it loads."""
+    assert cfg.recent_tab_selector is not None
+    tab = ps.page.locator(cfg.recent_tab_selector).first
+    if await tab.count() == 0:
+        raise MarkupChanged(SOURCE, cfg.recent_tab_selector, "(newest-first tab) matched nothing")
+    for attempt in range(retries + 1):
+        try:
+            async with ps.page.expect_response(
+                lambda r: r.request.resource_type in ("xhr", "fetch"),
+                timeout=fetcher.timeout_ms,
+            ) as answer:
+                await tab.click(timeout=fetcher.timeout_ms)
+            resp = await answer.value
+            if resp.ok:
+                await ps.page.wait_for_function(
+                    _COUNT_ABOVE, arg=[cfg.item_selector, 0], timeout=_wait_ms(fetcher, cfg)
+                )
+                return
+        except PlaywrightTimeoutError:
+            pass
+        await asyncio.sleep(fetcher.backoff(attempt))
+    raise FetchError(ps.url, f"could not switch to newest first after {retries + 1} tries")
+
+
+async def _scroll(
+    fetcher: Fetcher,
+    ps: PageSession,
+    cfg: NaverConfig,
+    plan: TitlePlan,
+    retries: int,
+    promised: int | None,
+) -> str | None:
+    """Scroll until enough cards are loaded. Returns why loading failed, or None when the list
+    simply ended (no new cards after ``retries`` stalls, the page's requests not failing)."""
+    page, stalls = ps.page, 0
+    while True:
+        # Every card counts for "did more load?"; only cards with an id for known/new (a card
+        # without one is a reject, and must not make the list look as if it kept growing).
+        cards = await page.eval_on_selector_all(cfg.item_selector, _IDS, cfg.review_id_attribute)
+        ids = {i for i in cards if i}
+        new = ids - plan.known_ids
+        if len(new) >= plan.max_new or (plan.stop_at_known and len(new) < len(ids)):
+            return None
+        if promised is not None and len(ids) >= promised:
+            return None
+        await page.eval_on_selector(
+            cfg.scroll_container_selector, "el => el.scrollTo(0, el.scrollHeight)"
+        )
+        try:
+            await page.wait_for_function(
+                _COUNT_ABOVE, arg=[cfg.item_selector, len(cards)], timeout=_wait_ms(fetcher, cfg)
+            )
+            stalls = 0
+            continue
+        except PlaywrightTimeoutError:
+            stalls += 1
+        if stalls > retries:
+            if ps.failing():
+                return (
+                    f"loading more reviews failed: HTTP {ps.data_statuses[-1]} after {stalls} tries"
+                )
+            return None
+        await asyncio.sleep(fetcher.backoff(stalls - 1))
+        # Scroll back a little so the next scroll to the bottom fires a scroll event again.
+        await page.eval_on_selector(
+            cfg.scroll_container_selector,
+            "el => el.scrollTo(0, Math.max(0, el.scrollHeight - el.clientHeight - 200))",
+        )

@@ -1,0 +1,248 @@
+"""Watcha Pedia: a JSON API. Search resolves a title to its content code; comments come in
+pages (``result.result``) linked by ``next_uri``. Ratings are 0.5–5 stars, stored ×2.
+
+Parsing is pure (payload in, records and rejects out); :func:`collect` drives the paging
+through a :class:`~etl.fetch.Fetcher`. Field names live in :class:`WatchaConfig`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote, urljoin
+from zoneinfo import ZoneInfo
+
+from playwright.async_api import Error as PlaywrightError
+
+from etl.fetch import Fetcher, FetchError, MalformedPayload
+from etl.scrape_config import WatchaConfig
+from etl.sources import (
+    MarkupChanged,
+    ParsedPage,
+    RecordContext,
+    Reject,
+    TitleCrawl,
+    TitlePlan,
+    check_health,
+    make_record,
+    same_title,
+    snippet,
+)
+from etl.titles import TitleEntry
+
+SOURCE = "watcha"
+KST = ZoneInfo("Asia/Seoul")
+SNIPPET_CHARS = 2000
+
+_MISSING: Any = object()
+
+
+def dig(obj: Any, dotted: str) -> Any:
+    """``obj["a"]["b"]`` for ``"a.b"``; ``_MISSING`` where a level is absent."""
+    for part in dotted.split("."):
+        if not isinstance(obj, dict) or part not in obj:
+            return _MISSING
+        obj = obj[part]
+    return obj
+
+
+# --- URLs ------------------------------------------------------------------------------
+
+
+def search_url(cfg: WatchaConfig, name: str) -> str:
+    return cfg.api_base_url.rstrip("/") + cfg.search_path.format(query=quote(name))
+
+
+def comments_url(cfg: WatchaConfig, content_id: str, page: int = 1) -> str:
+    path = cfg.comments_path.format(content_id=quote(content_id), page=page, size=cfg.page_size)
+    return cfg.api_base_url.rstrip("/") + path
+
+
+def comment_url(cfg: WatchaConfig, comment_id: str) -> str:
+    return cfg.web_base_url.rstrip("/") + cfg.comment_url_path.format(comment_id=quote(comment_id))
+
+
+# --- pure parsing ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    content_id: str
+    title: str
+    year: int | None
+
+
+def parse_search(payload: Any, cfg: WatchaConfig) -> list[SearchHit]:
+    """Films in a search payload. A missing list is a changed API, not "no results"."""
+    items = dig(payload, cfg.search_list_field)
+    if items is _MISSING or not isinstance(items, list):
+        raise MarkupChanged(SOURCE, cfg.search_list_field, "is missing from the search payload")
+    hits: list[SearchHit] = []
+    for item in items:
+        cid, title, year = (
+            dig(item, cfg.search_id_field),
+            dig(item, cfg.search_title_field),
+            dig(item, cfg.search_year_field),
+        )
+        if not isinstance(cid, str | int) or not isinstance(title, str):
+            continue  # not a film entry (or one we cannot name): it cannot be picked anyway
+        hits.append(SearchHit(str(cid), title, year if isinstance(year, int) else None))
+    return hits
+
+
+def pick_title(hits: list[SearchHit], entry: TitleEntry) -> SearchHit | None:
+    """The hit that is this entry: same name (up to case, spaces, punctuation) and, when the
+    list gives a year, the same year. No loose match: a wrong film is worse than none."""
+    named = [h for h in hits if same_title(h.title, entry.name)]
+    if entry.year is not None:
+        named = [h for h in named if h.year == entry.year]
+    return named[0] if named else None
+
+
+def parse_written_at(value: Any) -> datetime | None:
+    """ISO 8601 as the API sends it; a naive time is Korean local time. None if absent."""
+    if value is None or value is _MISSING:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"not a date string: {value!r}")
+    when = datetime.fromisoformat(value)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=KST)
+    return when.astimezone(UTC)
+
+
+def _rating(value: Any, scale: float) -> float | None:
+    if value is None or value is _MISSING:
+        return None  # a comment without a rating
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        raise ValueError(f"rating is not a number: {value!r}")
+    scaled = float(value) * scale
+    if not 0 <= scaled <= 10:
+        raise ValueError(f"rating {value!r} outside 0–10 after ×{scale:g}")
+    return scaled
+
+
+def _likes(value: Any) -> int | None:
+    if value is None or value is _MISSING:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"likes is not a count: {value!r}")
+    return value
+
+
+def _dump(item: Any) -> str:
+    return snippet(json.dumps(item, ensure_ascii=False, default=str), SNIPPET_CHARS)
+
+
+def parse_comment(item: Any, cfg: WatchaConfig, ctx: RecordContext) -> dict[str, Any] | Reject:
+    """One comment object → a raw record, or a Reject naming the field at fault."""
+    if not isinstance(item, dict):
+        return Reject("not_an_object", f"comment is {type(item).__name__}", _dump(item))
+    rid = dig(item, cfg.id_field)
+    if not isinstance(rid, str | int) or isinstance(rid, bool) or str(rid) == "":
+        return Reject("missing_id", f"no {cfg.id_field}", _dump(item), None, cfg.id_field)
+    rid = str(rid)
+    text = dig(item, cfg.text_field)
+    if not isinstance(text, str):
+        return Reject("missing_text", f"no {cfg.text_field}", _dump(item), rid, cfg.text_field)
+    if not text.strip():
+        return Reject("empty_text", "text is blank", _dump(item), rid, cfg.text_field)
+    fields: dict[str, Any] = {}
+    for name, path, conv in (
+        ("rating", cfg.rating_field, lambda v: _rating(v, cfg.rating_scale)),
+        ("written_at", cfg.date_field, parse_written_at),
+        ("likes", cfg.likes_field, _likes),
+    ):
+        try:
+            fields[name] = conv(dig(item, path))
+        except ValueError as exc:
+            reason = {"rating": "bad_rating", "written_at": "bad_date", "likes": "bad_likes"}
+            return Reject(reason[name], str(exc), _dump(item), rid, path)
+    author = dig(item, cfg.author_field)
+    spoiler = dig(item, cfg.spoiler_field)
+    return make_record(
+        ctx,
+        review_id=rid,
+        text=text,
+        rating=fields["rating"],
+        author=str(author) if isinstance(author, str | int) else None,
+        written_at=fields["written_at"],
+        likes=fields["likes"],
+        spoiler=spoiler if isinstance(spoiler, bool) else None,
+        url=comment_url(cfg, rid),
+    )
+
+
+@dataclass(frozen=True)
+class CommentsPage:
+    page: ParsedPage
+    next_uri: str | None
+
+
+def parse_comments(payload: Any, cfg: WatchaConfig, ctx: RecordContext) -> CommentsPage:
+    """One page of the comments API → records, rejects and the next page's URI."""
+    items = dig(payload, cfg.list_field)
+    if items is _MISSING or not isinstance(items, list):
+        raise MarkupChanged(SOURCE, cfg.list_field, "is missing from the comments payload")
+    records, rejects = [], []
+    for item in items:
+        out = parse_comment(item, cfg, ctx)
+        (rejects if isinstance(out, Reject) else records).append(out)
+    nxt = dig(payload, cfg.next_field)
+    return CommentsPage(
+        ParsedPage(records, rejects, len(items)), nxt if isinstance(nxt, str) and nxt else None
+    )
+
+
+# --- crawling --------------------------------------------------------------------------
+
+
+async def collect(fetcher: Fetcher, cfg: WatchaConfig, plan: TitlePlan) -> TitleCrawl:
+    """Resolve the title, then page its comments until the cap, the end, or known reviews.
+
+    Failures are recorded on the result (with what was collected before them), not raised:
+    one failing title must not stop the others.
+    """
+    out = TitleCrawl(plan.entry, SOURCE)
+    try:
+        await _collect(fetcher, cfg, plan, out)
+    except MalformedPayload as exc:
+        out.rejects.append(Reject("malformed_json", str(exc), exc.snippet))
+        out.error = f"MalformedPayload: {exc}"
+    except (FetchError, MarkupChanged) as exc:
+        out.error = f"{type(exc).__name__}: {exc}"
+    except PlaywrightError as exc:  # e.g. the browser went away mid-request
+        out.error = f"browser error: {str(exc).splitlines()[0]}"
+    return out
+
+
+async def _collect(fetcher: Fetcher, cfg: WatchaConfig, plan: TitlePlan, out: TitleCrawl) -> None:
+    headers = dict(cfg.api_headers)
+    hit = pick_title(
+        parse_search(await fetcher.get_json(search_url(cfg, plan.entry.name), headers), cfg),
+        plan.entry,
+    )
+    if hit is None:
+        out.not_found = True
+        out.complete = True
+        return
+    out.source_title_id = hit.content_id
+    url: str | None = comments_url(cfg, hit.content_id)
+    while url is not None:
+        payload = await fetcher.get_json(url, headers)
+        ctx = RecordContext(
+            SOURCE, plan.entry, hit.content_id, plan.salt, plan.run_id, datetime.now(UTC)
+        )
+        out.pages += 1
+        parsed = parse_comments(payload, cfg, ctx)
+        out.items_seen += parsed.page.items
+        out.rejects.extend(parsed.page.rejects)
+        check_health(SOURCE, parsed.page, None, cfg.list_field)
+        reached_known = out.absorb(parsed.page.records, plan)
+        if len(out.records) >= plan.max_new or (reached_known and plan.stop_at_known):
+            break
+        url = urljoin(cfg.api_base_url, parsed.next_uri) if parsed.next_uri else None
+    out.complete = True
