@@ -1,13 +1,14 @@
-"""The views stage: (re)create every view in ``sql/views/`` in file-name order, atomically."""
+"""The views stage: (re)create every view in ``sql/views/`` (jobs.catalog.create_views) and
+report how many titles they cover. Every writer also refreshes the views when it opens the
+catalog; this stage makes the refresh an explicit, recorded step of the nightly run."""
 
 from __future__ import annotations
 
-import duckdb
-
-from jobs.catalog import open_writer
+from jobs.catalog import create_views, open_writer
 from jobs.ledger import StageResult
 from jobs.runner import StageContext
-from jobs.sqlfiles import read_sql, sql_root
+
+__all__ = ["VIEW_NAMES", "create_views", "run"]
 
 VIEW_NAMES = (
     "scored_reviews",
@@ -17,25 +18,6 @@ VIEW_NAMES = (
     "daily_title_trend",
     "source_comparison",
 )
-
-
-def view_files() -> list[str]:
-    """``views/NN_name.sql`` in order; the number prefix orders views after those they read."""
-    return sorted(f"views/{p.name}" for p in (sql_root() / "views").glob("*.sql"))
-
-
-def create_views(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Create or replace all views inside one transaction; returns the files applied."""
-    files = view_files()
-    con.execute("BEGIN TRANSACTION")
-    try:
-        for rel in files:
-            con.execute(read_sql(rel))
-        con.execute("COMMIT")
-    except duckdb.Error:
-        con.execute("ROLLBACK")
-        raise
-    return files
 
 
 def run(ctx: StageContext) -> StageResult:

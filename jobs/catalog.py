@@ -15,7 +15,7 @@ from contextlib import contextmanager
 import duckdb
 
 from jobs.lock import describe_holder, read_holder
-from jobs.sqlfiles import Migration, migrations
+from jobs.sqlfiles import Migration, migrations, read_sql, sql_root
 from jobs.warehouse import Warehouse
 
 
@@ -62,9 +62,32 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[Migration]:
     return applied
 
 
+def view_files() -> list[str]:
+    """``views/NN_name.sql`` in order; the number prefix orders views after those they read."""
+    return sorted(f"views/{p.name}" for p in (sql_root() / "views").glob("*.sql"))
+
+
+def create_views(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Create or replace every view in ``sql/views/`` inside one transaction.
+
+    Views are part of the schema: every writer brings them up to date with the tables, so a
+    reader never finds a view missing or older than the code."""
+    files = view_files()
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for rel in files:
+            con.execute(read_sql(rel))
+        con.execute("COMMIT")
+    except duckdb.Error:
+        con.execute("ROLLBACK")
+        raise
+    return files
+
+
 @contextmanager
 def open_writer(wh: Warehouse) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Read-write connection for the span of a stage's work; the schema is brought up to date.
+    """Read-write connection for the span of a stage's work; tables and views are brought up
+    to date first.
 
     Call only while holding the writer lock (see jobs.lock.writer_lock).
     """
@@ -72,6 +95,7 @@ def open_writer(wh: Warehouse) -> Iterator[duckdb.DuckDBPyConnection]:
     con = duckdb.connect(str(wh.catalog))
     try:
         migrate(con)
+        create_views(con)
         yield con
     finally:
         con.close()

@@ -1,12 +1,73 @@
-"""Configuration of the models (base encoder, registry) and of batch scoring."""
+"""Configuration of the models (base encoder, registry, training) and of batch scoring."""
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from jobs.frozen import Frozen
 
 DEFAULT_BASE = "intfloat/multilingual-e5-small"
+
+# Linear layers LoRA wraps, matched as dotted-name suffixes. These names are shared by
+# BERT, RoBERTa/XLM-R and ELECTRA (the e5 and KcELECTRA families): attention
+# projections, attention output, and both FFN linears.
+DEFAULT_LORA_TARGETS = (
+    "attention.self.query",
+    "attention.self.key",
+    "attention.self.value",
+    "attention.output.dense",
+    "intermediate.dense",
+    "output.dense",
+)
+
+
+class TrainConfig(Frozen):
+    """Defaults of `kreview train` (every one can be overridden by a flag)."""
+
+    epochs: int = Field(default=3, ge=1)
+    # 0 = no cap; otherwise stop after this many optimizer steps (the LR schedule uses it).
+    max_steps: int = Field(default=0, ge=0)
+    batch_size: int = Field(default=32, ge=1)
+    grad_accum: int = Field(default=1, ge=1)
+    # LoRA trains few parameters from zero, so it wants a far larger rate than full tuning.
+    lr: float = Field(default=3e-4, gt=0.0, lt=1.0)
+    full_finetune_lr: float = Field(default=5e-5, gt=0.0, lt=1.0)
+    weight_decay: float = Field(default=0.01, ge=0.0, lt=1.0)
+    # Fraction of the optimizer steps spent warming the LR up linearly (then linear decay).
+    warmup_ratio: float = Field(default=0.06, ge=0.0, lt=1.0)
+    max_grad_norm: float = Field(default=1.0, gt=0.0)
+    seed: int = 42
+    # Validation split carved from the training data, for early stopping and threshold tuning.
+    val_fraction: float = Field(default=0.1, gt=0.0, lt=0.5)
+    max_val_rows: int = Field(default=2000, ge=8)
+    # Evaluate on the validation split every N optimizer steps (0 = once per epoch).
+    eval_every: int = Field(default=500, ge=0)
+    # Stop when the validation metric has not improved for this many evaluations.
+    patience: int = Field(default=3, ge=1)
+    # Checkpoint (safetensors, resumable) every N optimizer steps (0 = only at evaluations).
+    checkpoint_every: int = Field(default=200, ge=0)
+    # Sort texts by length inside pools of batch_size × this, so batches carry little padding.
+    bucket_pool: int = Field(default=50, ge=1)
+    lora_r: int = Field(default=8, ge=1, le=256)
+    lora_alpha: float = Field(default=16.0, gt=0.0)
+    # 0 as in peft: dropout on LoRA's input copies every adapted layer's activations, which
+    # cost 26% of training throughput on a CPU core (bench/train_throughput.py).
+    lora_dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    lora_targets: tuple[str, ...] = DEFAULT_LORA_TARGETS
+    # Full fine-tuning: the 250k-row word embedding is 80% of e5-small's weights and barely
+    # moves in a short run; freezing it keeps artifacts and optimizer state small.
+    freeze_embeddings: bool = True
+    head_dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
+    mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    # Optuna search: trials are pruned by the median rule after this many evaluations.
+    prune_warmup_evals: int = Field(default=1, ge=0)
+
+    @model_validator(mode="after")
+    def _targets_not_empty(self) -> "TrainConfig":
+        if not self.lora_targets:
+            raise ValueError("lora_targets must name at least one linear layer")
+        return self
 
 
 class ModelsConfig(Frozen):
@@ -15,6 +76,10 @@ class ModelsConfig(Frozen):
     # Text prefix the base expects (e5 models were trained with "query: " / "passage: ").
     prefix: str = "query: "
     max_length: int = Field(default=128, ge=8, le=512)
+    # A new version is promoted only if its primary metric beats the current one by more
+    # than this, on the same held-out set.
+    promote_min_delta: float = Field(default=0.0, ge=0.0)
+    train: TrainConfig = TrainConfig()
 
 
 class ScoringConfig(Frozen):
@@ -24,4 +89,10 @@ class ScoringConfig(Frozen):
     chunk_rows: int = Field(default=8192, ge=64)
     # Cosine similarity at or above which two reviews of a title join a cluster.
     cluster_threshold: float = Field(default=0.85, gt=0.0, lt=1.0)
+    # Clusters smaller than this are not stored (their reviews stay unclustered).
+    min_cluster_size: int = Field(default=2, ge=1)
+    cluster_keywords: int = Field(default=5, ge=1, le=50)
     top_emotions: int = Field(default=3, ge=1, le=44)
+    # int8 dynamic quantization of the encoder's linear layers on CPU (never on CUDA).
+    quantize: Literal["none", "int8"] = "none"
+    engine: Literal["local", "ray"] = "local"

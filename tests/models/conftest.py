@@ -113,3 +113,23 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> dict:
 @pytest.fixture(scope="session")
 def tiny_weights(tiny_model: dict) -> Path:
     return tiny_model["weights"]
+
+
+# --------------------------------------------------------------------------------------
+# Training, registry and scorer-loader tests (models/train.py, registry.py, bundle.py …):
+# a tiny random BERT with a character tokenizer, and a few dozen rows per task in the
+# NSMC / KOTE / KLUE-STS file formats. Builders live in tests/models/tiny_tasks.py.
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.models.tiny_tasks import write_tiny_base
+
+    return write_tiny_base(tmp_path_factory.mktemp("tiny_bert") / "tiny-bert")
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from tests.models.tiny_tasks import write_tiny_datasets
+
+    return write_tiny_datasets(tmp_path_factory.mktemp("tiny_data"))

@@ -1,0 +1,127 @@
+"""Training throughput (examples/s) of the real base: LoRA against full fine-tuning.
+
+Both networks train on the same length-bucketed batches of real NSMC reviews (normalized as
+the scorer sees them), with the optimizer step, gradient clipping and all. The two modes run
+in alternating blocks so that a CPU shared with other work slows both alike; the table shows
+wall-clock examples/s and the CPU share the process got (1.0 = every thread busy all along).
+
+    .venv/bin/python -m bench.train_throughput [--rows 2000] [--steps 60] [--batch-size 16]
+
+Needs the bootstrapped base (`kreview models bootstrap`) or `--base FOLDER`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bench.corpus import DATA
+from models.adapters import AdapterConfig
+from models.config import DEFAULT_BASE, DEFAULT_LORA_TARGETS
+from models.data import read_nsmc
+from models.encoder import registry_base_dir, resolve_base
+from models.network import build_network, tokenize_examples
+from models.train import Hyper, _optimizer, epoch_groups
+
+MODES = {
+    # the default: no LoRA dropout (the adapter costs two skinny matmuls per layer)
+    "lora r=8": (AdapterConfig("lora", 8, 16.0, 0.0, DEFAULT_LORA_TARGETS), 3e-4),
+    # dropout on LoRA's input copies every adapted linear's activations
+    "lora r=8, lora dropout 0.1": (AdapterConfig("lora", 8, 16.0, 0.1, DEFAULT_LORA_TARGETS), 3e-4),
+    "full (embeddings frozen)": (AdapterConfig("full", frozen=("embeddings.",)), 5e-5),
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--base", default=str(registry_base_dir(Path("warehouse/models"), DEFAULT_BASE))
+    )
+    ap.add_argument("--rows", type=int, default=2000)
+    ap.add_argument("--steps", type=int, default=60, help="timed steps per mode")
+    ap.add_argument("--block", type=int, default=10, help="steps per block before switching")
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--max-length", type=int, default=128)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    base = resolve_base(args.base, Path("warehouse/models"))
+    ex = read_nsmc(DATA / "nsmc" / "ratings_train.txt.gz").sample(args.rows, 1234)
+    hyper = Hyper(lr=1e-4, batch_size=args.batch_size, weight_decay=0.01, warmup_ratio=0, epochs=1)
+    nets = {}
+    for name, (adapter, lr) in MODES.items():
+        torch.manual_seed(0)
+        net, tok, _ = build_network(base, ["sentiment"], {}, adapter)
+        net.train()
+        nets[name] = (net, _optimizer(net, replace(hyper, lr=lr)))
+    tokenized = {
+        "sentiment": tokenize_examples(ex, tok, prefix="query: ", max_length=args.max_length)
+    }
+    batches = [b for g in epoch_groups(tokenized, hyper, 50, 0, 0) for b in g]
+    tokens = {name: 0 for name in MODES}
+    wall = dict.fromkeys(MODES, 0.0)
+    cpu = dict.fromkeys(MODES, 0.0)
+    done = dict.fromkeys(MODES, 0)
+    examples = dict.fromkeys(MODES, 0)
+    pad_id = int(tok.pad_token_id)
+    cursor = 2  # two warm-up steps per mode first (allocator, kernels), not timed
+    for net, opt in nets.values():
+        for task, rows in batches[:2]:
+            _step(net, opt, tokenized[task].batch(rows, pad_id), task)
+    while min(done.values()) < args.steps:
+        for name, (net, opt) in nets.items():
+            for task, rows in batches[cursor : cursor + args.block]:
+                batch = tokenized[task].batch(rows, pad_id)
+                w0, c0 = time.perf_counter(), time.process_time()
+                _step(net, opt, batch, task)
+                wall[name] += time.perf_counter() - w0
+                cpu[name] += time.process_time() - c0
+                done[name] += 1
+                examples[name] += len(rows)
+                tokens[name] += int(batch["attention_mask"].sum())
+        cursor = (cursor + args.block) % max(1, len(batches) - args.block)
+    threads = torch.get_num_threads()
+    print(
+        f"base {base.base_id} ({base.source}), {args.rows} NSMC rows, batch {args.batch_size}, "
+        f"max_length {args.max_length}, torch threads {threads}"
+    )
+    # ex per CPU-second does not depend on how much of the CPU other processes took; with one
+    # thread it is the throughput of one dedicated core.
+    print(
+        f"{'mode':<26} {'trainable':>12} {'steps':>6} {'ex/s':>7} {'tok/s':>8} "
+        f"{'cpu share':>9} {'ex/cpu-s':>9}"
+    )
+    for name, (net, _) in nets.items():
+        n_train = sum(p.numel() for p in net.parameters() if p.requires_grad)
+        print(
+            f"{name:<26} {n_train:>12,} {done[name]:>6} {examples[name] / wall[name]:>7.1f} "
+            f"{tokens[name] / wall[name]:>8.0f} {cpu[name] / (wall[name] * threads):>9.2f} "
+            f"{examples[name] / cpu[name]:>9.1f}"
+        )
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print(f"peak RSS {peak:.2f} GiB (both networks loaded); load avg {np.round(_load(), 2)}")
+
+
+def _step(net: torch.nn.Module, opt: torch.optim.Optimizer, batch: dict, task: str) -> None:
+    loss = net.task_loss(task, batch)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_([p for p in net.parameters() if p.requires_grad], 1.0)
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+
+
+def _load() -> tuple[float, ...]:
+    return os.getloadavg()
+
+
+if __name__ == "__main__":
+    main()

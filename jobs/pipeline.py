@@ -1,0 +1,102 @@
+"""One pipeline run: scrape -> clean -> score -> views -> export, recorded stage by stage.
+
+A failed or interrupted run resumes from the stage that did not finish on the next
+``kreview run`` (the stages before it already committed their work); ``--from`` and
+``--only`` choose explicitly. The writer lock (held by :class:`jobs.runner.Run`) keeps two
+runs from overlapping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from jobs import ledger
+from jobs.catalog import CatalogMissing, open_reader
+from jobs.config import AppConfig
+from jobs.ledger import StageResult
+from jobs.runner import Run, StageContext
+from jobs.warehouse import Warehouse
+
+STAGES = ("scrape", "clean", "score", "views", "export")
+RUN_COMMAND = "run"
+
+
+def _stage(name: str) -> Callable[[StageContext], StageResult]:
+    """The stage's entry point, imported only when the stage runs (torch for score)."""
+    if name == "scrape":
+        from etl import scrape
+
+        return scrape.run
+    if name == "clean":
+        from etl import clean
+
+        return clean.run
+    if name == "score":
+        from models import score
+
+        return score.run
+    if name == "views":
+        from etl import views
+
+        return views.run
+    if name == "export":
+        from etl import export
+
+        return export.run
+    raise ValueError(f"unknown stage {name!r} (stages: {', '.join(STAGES)})")
+
+
+@dataclass(frozen=True)
+class Plan:
+    stages: tuple[str, ...]
+    reason: str
+
+
+def resume_point(wh: Warehouse, wait_s: float) -> tuple[str, str] | None:
+    """(stage, run_id) where the last pipeline run stopped, if it did not succeed."""
+    try:
+        with open_reader(wh, wait_s) as con:
+            row = con.execute(
+                "SELECT run_id, status FROM runs WHERE command = ? ORDER BY started_at DESC"
+                " LIMIT 1",
+                [RUN_COMMAND],
+            ).fetchone()
+            if not row or row[1] == ledger.SUCCEEDED:
+                return None
+            stages = {s["stage"]: s["status"] for s in ledger.stages_of(con, row[0])}
+    except CatalogMissing:
+        return None
+    for name in STAGES:
+        if stages.get(name) != ledger.SUCCEEDED:
+            return name, row[0]
+    return None
+
+
+def plan(cfg: AppConfig, start: str | None = None, only: str | None = None) -> Plan:
+    for name in (start, only):
+        if name is not None and name not in STAGES:
+            raise ValueError(f"unknown stage {name!r} (stages: {', '.join(STAGES)})")
+    if only:
+        return Plan((only,), f"--only {only}")
+    if start:
+        return Plan(STAGES[STAGES.index(start) :], f"--from {start}")
+    point = resume_point(Warehouse(cfg.warehouse.root), cfg.warehouse.read_wait_s)
+    if point:
+        stage, run_id = point
+        return Plan(STAGES[STAGES.index(stage) :], f"resuming run {run_id} at {stage}")
+    return Plan(STAGES, "full run")
+
+
+def run_pipeline(
+    cfg: AppConfig,
+    the_plan: Plan,
+    *,
+    show_progress: bool = True,
+    stage_fn: Callable[[str], Callable[[StageContext], StageResult]] = _stage,
+) -> Run:
+    """Run the planned stages in order; the first failure stops the run (StageFailed)."""
+    with Run(cfg, RUN_COMMAND, show_progress=show_progress) as run:
+        for name in the_plan.stages:
+            run.stage(name, stage_fn(name))
+    return run

@@ -1,0 +1,348 @@
+"""The score stage: sentiment, 44 emotion intensities and an embedding for every clean review
+not yet scored by the current model versions; then similarity clusters for changed titles.
+
+Fast by construction: one encoder pass per artifact shared by its heads (a joint model scores
+all three tasks in one pass), pending reviews streamed shortest-first in chunks of
+``scoring.chunk_rows`` (Arrow record batches; memory stays flat as the corpus grows), length-
+sorted batches inside each chunk, ``inference_mode``, SDPA attention, bf16 autocast on CUDA,
+and a batch size that halves when CUDA runs out of memory. Each chunk commits on its own, so a
+crash loses at most the chunk in flight and the rerun carries on from there.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from jobs.catalog import open_writer
+from jobs.ledger import StageResult
+from jobs.runner import StageContext
+from jobs.sqlfiles import read_sql
+from models.bundle import LoadedModels, load_current
+from models.clustering import cluster_embeddings
+from models.config import ScoringConfig
+from models.emotion_math import emotion_point, top_emotions
+from models.keywords import ctfidf_keywords, nouns
+from models.registry import Registry, mirror_to_catalog
+
+
+@dataclass(frozen=True)
+class Versions:
+    sentiment: str
+    emotion: str
+    similarity: str
+
+    def params(self) -> dict[str, str]:
+        return {
+            "sentiment_version": self.sentiment,
+            "emotion_version": self.emotion,
+            "similarity_version": self.similarity,
+        }
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Scores of a list of texts, in input order."""
+
+    p_positive: np.ndarray  # [n]
+    emotions: np.ndarray  # [n, 44]
+    embedding: np.ndarray  # [n, d] L2-normalized float32
+
+
+def quantize_int8(models: LoadedModels) -> None:
+    """int8 dynamic quantization of every encoder's nn.Linear (CPU only): ~2x faster matmuls.
+    The accuracy cost is measured by bench/score.py against the fp32 model."""
+    for p in models.passes:
+        if p.model.device.type == "cpu":
+            p.model.encoder = torch.ao.quantization.quantize_dynamic(
+                p.model.encoder, {torch.nn.Linear}, dtype=torch.qint8
+            )
+
+
+def load_models(models_dir: Any, cfg: ScoringConfig) -> LoadedModels:
+    models = load_current(models_dir, device=cfg.device)
+    if cfg.quantize == "int8":
+        quantize_int8(models)
+    return models
+
+
+def versions_of(models: LoadedModels) -> Versions:
+    v = models.versions
+    return Versions(v["sentiment"], v["emotion"], v["similarity"])
+
+
+def _encode_adaptive(model: Any, ids: list[list[int]], batch_size: int) -> torch.Tensor:
+    """Encode with ``batch_size``, halving it when CUDA runs out of memory (accelerate's
+    ``find_executable_batch_size``). On CPU the size is used as given."""
+    if model.device.type != "cuda":
+        return model.encode_ids(ids, batch_size=batch_size)
+    from accelerate.utils import find_executable_batch_size
+
+    @find_executable_batch_size(starting_batch_size=batch_size)
+    def attempt(bs: int) -> torch.Tensor:
+        return model.encode_ids(ids, batch_size=bs)
+
+    return attempt()
+
+
+def score_texts(models: LoadedModels, texts: Sequence[str], batch_size: int = 64) -> Scored:
+    """All three scores from one encoder pass per artifact."""
+    out: dict[str, np.ndarray] = {}
+    for p in models.passes:
+        pooled = _encode_adaptive(p.model, p.model.tokenize(list(texts)), batch_size)
+        for task in p.tasks:
+            if task == "sentiment":
+                out["sentiment"] = p.model.sentiment(pooled)
+            elif task == "emotion":
+                out["emotion"] = p.model.emotion(pooled)
+            else:
+                out["embedding"] = p.model.embed(pooled)
+    return Scored(out["sentiment"], out["emotion"], out["embedding"])
+
+
+def float16_blobs(emb: np.ndarray) -> pa.Array:
+    """Rows of ``emb`` as little-endian float16 bytes, without a Python loop per row."""
+    n, d = emb.shape
+    buf = pa.py_buffer(np.ascontiguousarray(emb, dtype="<f2").tobytes())
+    fixed = pa.FixedSizeBinaryArray.from_buffers(pa.binary(2 * d), n, [None, buf])
+    return fixed.cast(pa.binary())
+
+
+def blobs_to_float32(blobs: Sequence[bytes], dim: int) -> np.ndarray:
+    return np.frombuffer(b"".join(blobs), dtype="<f2").reshape(len(blobs), dim).astype(np.float32)
+
+
+def score_tables(
+    keys: Sequence[str],
+    scored: Scored,
+    versions: Versions,
+    labels: Sequence[str],
+    run_id: str,
+    top_k: int,
+) -> tuple[pa.Table, pa.Table]:
+    """Rows for ``scores`` and ``embeddings`` (pure)."""
+    n = len(keys)
+    now = datetime.now(UTC)
+    p = scored.p_positive.astype(np.float32)
+    emotions = scored.emotions.astype(np.float32)
+    scores = pa.table(
+        {
+            "review_key": pa.array(keys, pa.string()),
+            "sentiment_version": pa.array([versions.sentiment] * n, pa.string()),
+            "emotion_version": pa.array([versions.emotion] * n, pa.string()),
+            "sentiment": pa.array((p >= 0.5).astype(np.int8)),
+            "p_positive": pa.array(p),
+            "emotions": pa.FixedSizeListArray.from_arrays(pa.array(emotions.ravel()), 44),
+            "top_emotions": pa.array(top_emotions(emotions, labels, top_k), pa.list_(pa.string())),
+            "emotion_point": pa.array(emotion_point(emotions)),
+            "scored_at": pa.array([now] * n, pa.timestamp("us", tz="UTC")),
+            "run_id": pa.array([run_id] * n, pa.string()),
+        }
+    )
+    emb = scored.embedding
+    embeddings = pa.table(
+        {
+            "review_key": pa.array(keys, pa.string()),
+            "similarity_version": pa.array([versions.similarity] * n, pa.string()),
+            "dim": pa.array(np.full(n, emb.shape[1], dtype=np.int16)),
+            "vector": float16_blobs(emb),
+            "run_id": pa.array([run_id] * n, pa.string()),
+        }
+    )
+    return scores, embeddings
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table) -> None:
+    if rows.num_rows:
+        con.register("chunk_rows", rows)
+        # `table` is one of our two table names, never input.
+        con.execute(f"INSERT INTO {table} BY NAME (SELECT * FROM chunk_rows)")
+        con.unregister("chunk_rows")
+
+
+def _write_chunk(con: duckdb.DuckDBPyConnection, scores: pa.Table, embeddings: pa.Table) -> None:
+    """One chunk, one transaction: either all its rows land or none."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        _insert(con, "scores", scores)
+        _insert(con, "embeddings", embeddings)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def score_pending(
+    con: duckdb.DuckDBPyConnection,
+    models: LoadedModels,
+    cfg: ScoringConfig,
+    run_id: str,
+    on_chunk: Callable[[int], None] | None = None,
+) -> int:
+    """Score every pending review, chunk by chunk. Returns the number of reviews scored."""
+    versions = versions_of(models)
+    labels = models.by_task["emotion"].labels["emotion"]
+    reader_con = con.cursor()  # reads a snapshot while `con` commits chunk by chunk
+    pending = reader_con.sql(read_sql("score/pending.sql"), params=versions.params())
+    reader = pending.to_arrow_reader(cfg.chunk_rows)
+    done = 0
+    try:
+        for batch in reader:
+            if batch.num_rows == 0:
+                continue
+            keys = batch.column("review_key").to_pylist()
+            texts = batch.column("text_norm").to_pylist()
+            scored = score_texts(models, texts, cfg.batch_size)
+            scores, emb = score_tables(keys, scored, versions, labels, run_id, cfg.top_emotions)
+            need_s = batch.column("need_scores")
+            need_e = batch.column("need_embedding")
+            _write_chunk(con, scores.filter(need_s), emb.filter(need_e))
+            done += batch.num_rows
+            if on_chunk:
+                on_chunk(batch.num_rows)
+    finally:
+        reader.close()
+        reader_con.close()
+    return done
+
+
+def count_pending(con: duckdb.DuckDBPyConnection, versions: Versions) -> int:
+    row = con.execute(
+        f"SELECT count(*) FROM ({read_sql('score/pending.sql')})", versions.params()
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def recluster_title(
+    con: duckdb.DuckDBPyConnection, title_id: str, version: str, cfg: ScoringConfig, run_id: str
+) -> int:
+    """Recompute one title's clusters and members (one transaction). Returns clusters stored."""
+    rows = con.execute(
+        read_sql("score/title_embeddings.sql"), {"version": version, "title_id": title_id}
+    ).fetchall()
+    keys = [r[0] for r in rows]
+    dim = len(rows[0][2]) // 2 if rows else 0
+    emb = blobs_to_float32([r[2] for r in rows], dim) if rows else np.zeros((0, 1), np.float32)
+    res = cluster_embeddings(emb, cfg.cluster_threshold, cfg.min_cluster_size)
+    clustered = [i for i, lab in enumerate(res.labels) if lab >= 0]
+    words = nouns([rows[i][1] for i in clustered]) if clustered else []
+    keywords = ctfidf_keywords(words, [int(res.labels[i]) for i in clustered], cfg.cluster_keywords)
+    now = datetime.now(UTC)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        params = {"title_id": title_id, "version": version}
+        con.execute(
+            "DELETE FROM clusters WHERE title_id = $title_id AND similarity_version = $version",
+            params,
+        )
+        con.execute(
+            "DELETE FROM cluster_members WHERE title_id = $title_id"
+            " AND similarity_version = $version",
+            params,
+        )
+        if keys:
+            members = pa.table(
+                {
+                    "review_key": keys,
+                    "title_id": [title_id] * len(keys),
+                    "similarity_version": [version] * len(keys),
+                    "cluster_id": pa.array(res.labels, pa.int32()),
+                }
+            )
+            con.register("m", members)
+            con.execute("INSERT INTO cluster_members BY NAME (SELECT * FROM m)")
+            con.unregister("m")
+        if res.sizes:
+            clusters = pa.table(
+                {
+                    "title_id": [title_id] * len(res.sizes),
+                    "similarity_version": [version] * len(res.sizes),
+                    "cluster_id": pa.array(range(len(res.sizes)), pa.int32()),
+                    "size": pa.array(res.sizes, pa.int32()),
+                    "representative_key": [keys[i] for i in res.representatives],
+                    "keywords": [keywords.get(c, []) for c in range(len(res.sizes))],
+                    "computed_at": pa.array([now] * len(res.sizes), pa.timestamp("us", tz="UTC")),
+                    "run_id": [run_id] * len(res.sizes),
+                }
+            )
+            con.register("c", clusters)
+            con.execute("INSERT INTO clusters BY NAME (SELECT * FROM c)")
+            con.unregister("c")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return len(res.sizes)
+
+
+def stale_titles(con: duckdb.DuckDBPyConnection, version: str) -> list[str]:
+    rows = con.execute(read_sql("score/stale_cluster_titles.sql"), {"version": version})
+    return [r[0] for r in rows.fetchall()]
+
+
+def _progress(enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+        disable=not enabled,
+        transient=False,
+    )
+
+
+def run(ctx: StageContext, models: LoadedModels | None = None) -> StageResult:
+    cfg = ctx.cfg.scoring
+    registry = Registry(ctx.wh.models_dir)
+    models = models or load_models(registry, cfg)
+    versions = versions_of(models)
+    device = str(models.passes[0].model.device)
+    with open_writer(ctx.wh) as con:
+        mirror_to_catalog(con, registry)  # views read the versions current in the registry
+        pending = count_pending(con, versions)
+        started = time.perf_counter()
+        with _progress(ctx.show_progress) as bar:
+            task = bar.add_task("score", total=pending, rate="")
+
+            def advance(n: int) -> None:
+                bar.advance(task, n)
+                done = bar.tasks[0].completed
+                rate = done / max(time.perf_counter() - started, 1e-9)
+                bar.update(task, rate=f"{rate:,.0f} reviews/s")
+
+            scored = score_pending(con, models, cfg, ctx.run_id, advance)
+        score_s = time.perf_counter() - started
+        titles = stale_titles(con, versions.similarity)
+        t = time.perf_counter()
+        n_clusters = 0
+        with _progress(ctx.show_progress and bool(titles)) as bar:
+            task = bar.add_task("cluster", total=len(titles), rate="titles")
+            for title_id in titles:  # per title: each is its own clustering problem
+                n_clusters += recluster_title(con, title_id, versions.similarity, cfg, ctx.run_id)
+                bar.advance(task)
+        cluster_s = time.perf_counter() - t
+    return StageResult(
+        rows_in=pending,
+        rows_out=scored,
+        details={
+            "device": device,
+            "quantize": cfg.quantize,
+            "versions": versions.params(),
+            "encoder_passes": len(models.passes),
+            "score_seconds": round(score_s, 3),
+            "reviews_per_s": round(scored / score_s, 1) if score_s > 0 and scored else None,
+            "titles_reclustered": len(titles),
+            "clusters": n_clusters,
+            "cluster_seconds": round(cluster_s, 3),
+        },
+    )

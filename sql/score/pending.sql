@@ -1,0 +1,16 @@
+-- Reviews not yet scored by the current versions: missing a scores row for the current
+-- (sentiment, emotion) pair, or missing an embedding for the current similarity version.
+-- Shortest first, so each chunk holds texts of similar length (less padding per batch).
+SELECT r.review_key, r.title_id, r.text_norm,
+       s.review_key IS NULL AS need_scores,
+       e.review_key IS NULL AS need_embedding
+FROM reviews r
+LEFT JOIN scores s
+    ON s.review_key = r.review_key
+   AND s.sentiment_version = $sentiment_version
+   AND s.emotion_version = $emotion_version
+LEFT JOIN embeddings e
+    ON e.review_key = r.review_key
+   AND e.similarity_version = $similarity_version
+WHERE s.review_key IS NULL OR e.review_key IS NULL
+ORDER BY length(r.text_norm), r.review_key

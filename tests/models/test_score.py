@@ -1,0 +1,168 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from etl import clean
+from jobs.catalog import open_reader
+from jobs.config import AppConfig, load_config
+from jobs.runner import Run, StageFailed
+from jobs.warehouse import Warehouse
+from models import score
+from tests.etl.rawdata import record, write_raw
+from tests.models.scoring_fixture import train_joint
+from tests.models.tiny_tasks import FILLER, NEGATIVE, POSITIVE
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models/ folder holding a current tiny joint model (trained once per module)."""
+    root = tmp_path_factory.mktemp("scoring")
+    cfg = load_config(env={}, overrides={"warehouse.root": root / "wh"})
+    train_joint(cfg, root / "data")
+    return root / "wh" / "models"
+
+
+def make_cfg(tmp_path: Path, trained: Path, **overrides) -> AppConfig:
+    root = tmp_path / "wh"
+    shutil.copytree(trained, root / "models")
+    return load_config(
+        env={},
+        overrides={"warehouse.root": root, "scoring.device": "cpu", **overrides},
+    )
+
+
+def texts(n: int, seed: int) -> list[str]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        words = POSITIVE if i % 2 else NEGATIVE
+        out.append(" ".join([*rng.choice(words, 2), *rng.choice(FILLER, 2), f"{seed}-{i}번"]))
+    return out
+
+
+def add_reviews(cfg: AppConfig, name: str, items: list[tuple[str, str, str]]) -> None:
+    wh = Warehouse(cfg.warehouse.root).ensure()
+    recs = [record(rid, text, title_id=tid) for rid, tid, text in items]
+    write_raw(wh.raw_dir, name, recs)
+    with Run(cfg, "clean", show_progress=False) as run:
+        run.stage("clean", clean.run)
+
+
+def run_score(cfg: AppConfig):
+    with Run(cfg, "score", show_progress=False) as run:
+        return run.stage("score", score.run)
+
+
+def q(cfg: AppConfig, sql: str) -> list[tuple]:
+    with open_reader(Warehouse(cfg.warehouse.root)) as con:
+        return con.execute(sql).fetchall()
+
+
+def corpus(n: int = 150, seed: int = 0) -> list[tuple[str, str, str]]:
+    return [(f"r{seed}-{i}", f"t{i % 3}", t) for i, t in enumerate(texts(n, seed))]
+
+
+def test_scores_shapes_ranges_and_one_pass(tmp_path: Path, trained: Path) -> None:
+    cfg = make_cfg(tmp_path, trained)
+    add_reviews(cfg, "a", corpus())
+    res = run_score(cfg)
+    assert res.rows_in == res.rows_out == 150
+    assert res.details["encoder_passes"] == 1  # the joint model: one encoder pass for all
+    rows = q(cfg, "SELECT p_positive, emotions, emotion_point, sentiment, top_emotions FROM scores")
+    assert len(rows) == 150
+    p = np.array([r[0] for r in rows])
+    emo = np.array([r[1] for r in rows])
+    assert emo.shape == (150, 44)
+    assert ((p >= 0) & (p <= 1)).all() and ((emo >= 0) & (emo <= 1)).all()
+    assert all(r[3] == int(r[0] >= 0.5) for r in rows)
+    assert all(len(r[4]) == cfg.scoring.top_emotions for r in rows)
+    assert np.allclose([r[2] for r in rows], score.emotion_point(emo), atol=1e-6)
+    ((dim, blob),) = q(cfg, "SELECT dim, vector FROM embeddings LIMIT 1")
+    vec = score.blobs_to_float32([blob], dim)
+    assert np.linalg.norm(vec) == pytest.approx(1.0, abs=1e-2)
+    # the views read them: every review is scored by the current versions
+    assert q(cfg, "SELECT count(*) FROM scored_reviews WHERE p_positive IS NULL") == [(0,)]
+
+
+def test_incremental_and_idempotent(tmp_path: Path, trained: Path) -> None:
+    cfg = make_cfg(tmp_path, trained)
+    add_reviews(cfg, "a", corpus())
+    run_score(cfg)
+    before = q(cfg, "SELECT * EXCLUDE (scored_at, run_id) FROM scores ORDER BY review_key")
+    again = run_score(cfg)
+    assert again.rows_out == 0 and again.details["titles_reclustered"] == 0
+    after = q(cfg, "SELECT * EXCLUDE (scored_at, run_id) FROM scores ORDER BY review_key")
+    assert after == before
+    add_reviews(cfg, "b", corpus(20, seed=1))
+    third = run_score(cfg)
+    assert third.rows_out == 20
+    assert q(cfg, "SELECT count(*), count(DISTINCT review_key) FROM scores") == [(170, 170)]
+    assert third.details["titles_reclustered"] == 3  # every title got new reviews
+
+
+def test_crash_mid_run_leaves_no_partial_rows_and_rerun_completes(
+    tmp_path: Path, trained: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = make_cfg(tmp_path, trained, **{"scoring.chunk_rows": 64})
+    add_reviews(cfg, "a", corpus())
+    real = score._insert
+    calls = {"n": 0}
+
+    def dying(con, table, rows):
+        calls["n"] += 1
+        if calls["n"] == 4:  # chunk 2: its scores were inserted, now its embeddings
+            raise RuntimeError("killed mid-chunk")
+        return real(con, table, rows)
+
+    monkeypatch.setattr(score, "_insert", dying)
+    with pytest.raises(StageFailed, match="killed mid-chunk"):
+        run_score(cfg)
+    n_scores, n_emb = q(
+        cfg, "SELECT (SELECT count(*) FROM scores), (SELECT count(*) FROM embeddings)"
+    )[0]
+    assert n_scores == n_emb == 64  # the first chunk only; nothing of the second
+    monkeypatch.setattr(score, "_insert", real)
+    res = run_score(cfg)
+    assert res.rows_out == 150 - 64
+    assert q(cfg, "SELECT count(DISTINCT review_key), count(*) FROM scores") == [(150, 150)]
+
+
+def test_predict_matches_stored_scores(tmp_path: Path, trained: Path) -> None:
+    from models.predict import predict_records
+
+    cfg = make_cfg(tmp_path, trained)
+    items = corpus(10)
+    add_reviews(cfg, "a", items)
+    run_score(cfg)
+    stored = dict(
+        q(cfg, "SELECT r.text_raw, s.p_positive FROM reviews r JOIN scores s USING (review_key)")
+    )
+    models = score.load_models(Warehouse(cfg.warehouse.root).models_dir, cfg.scoring)
+    recs = list(predict_records(models, [t for _, _, t in items]))
+    assert [r["text"] for r in recs] == [t for _, _, t in items]
+    for rec in recs:
+        assert rec["p_positive"] == pytest.approx(stored[rec["text"]], abs=1e-5)
+        assert len(rec["emotions"]) == 44 and rec["sentiment"] in ("positive", "negative")
+
+
+def test_clusters_written_and_recomputed_only_for_changed_titles(
+    tmp_path: Path, trained: Path
+) -> None:
+    cfg = make_cfg(tmp_path, trained, **{"scoring.cluster_threshold": 0.5})
+    same = "최고 명작 강추 영화"
+    items = [(f"d{i}", "dup", same) for i in range(4)] + corpus(30)
+    add_reviews(cfg, "a", items)
+    run_score(cfg)
+    rows = q(cfg, "SELECT cluster_id, size FROM clusters WHERE title_id = 'dup'")
+    assert rows == [(0, 4)]  # identical texts form one cluster
+    members = q(cfg, "SELECT count(*) FROM cluster_members WHERE title_id = 'dup'")
+    assert members == [(4,)]
+    add_reviews(cfg, "b", [("new1", "t0", "별로 최악 지루 ㅠㅠ")])
+    res = run_score(cfg)
+    assert res.details["titles_reclustered"] == 1
+    view = q(cfg, "SELECT title_id, size FROM title_clusters WHERE title_id = 'dup'")
+    assert view == [("dup", 4)]

@@ -1,0 +1,183 @@
+"""The training loop: learns, stops early, batches by length, resumes exactly after a kill."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from models.adapters import AdapterConfig
+from models.config import DEFAULT_LORA_TARGETS
+from models.data import read_kote, read_nsmc, split_validation
+from models.encoder import resolve_base
+from models.network import TokenizedTask
+from models.train import (
+    CHECKPOINT_DIR,
+    Hyper,
+    LoopSettings,
+    TaskSplit,
+    TrainHooks,
+    epoch_groups,
+    train,
+)
+
+LORA = AdapterConfig("lora", 4, 8.0, 0.0, DEFAULT_LORA_TARGETS)
+HYPER = Hyper(lr=2e-2, batch_size=8, weight_decay=0.0, warmup_ratio=0.0, epochs=6)
+LOOP = LoopSettings(
+    seed=0, eval_every=0, patience=100, tensorboard=False, log_every=2, head_dropout=0.0
+)
+
+
+class Killed(Exception):
+    """Stands in for SIGKILL in the middle of a run."""
+
+
+def _splits(tiny_data: dict[str, Path], task: str = "sentiment") -> dict[str, TaskSplit]:
+    reader = read_nsmc if task == "sentiment" else read_kote
+    train_ex, val_ex = split_validation(reader(tiny_data[task]), 0.25, 100, 0)
+    return {task: TaskSplit(train_ex, val_ex)}
+
+
+def _train(tiny_base: Path, tmp_path: Path, splits: dict, **kw: object):  # type: ignore[no-untyped-def]
+    base = resolve_base(str(tiny_base), tmp_path / "models")
+    labels = {t: s.train.label_names for t, s in splits.items() if t == "emotion"}
+    args = {
+        "adapter": LORA,
+        "hyper": HYPER,
+        "loop": LOOP,
+        "prefix": "",
+        "max_length": 32,
+        "work_root": tmp_path / "work",
+        "kind": "+".join(sorted(splits)),
+    }
+    args.update(kw)
+    adapter, hyper, loop = args.pop("adapter"), args.pop("hyper"), args.pop("loop")
+    return train(base, splits, labels, adapter, hyper, loop, **args)  # type: ignore[arg-type]
+
+
+def test_sentiment_training_learns(tiny_base: Path, tiny_data: dict, tmp_path: Path) -> None:
+    res = _train(tiny_base, tmp_path, _splits(tiny_data))
+    losses = [h["loss"] for h in res.history if h["kind"] == "train"]
+    assert res.steps == 6 * 6  # 48 rows, batch 8, 6 epochs
+    assert np.mean(losses[-3:]) < np.mean(losses[:3])  # loss goes down
+    assert res.val_metrics["sentiment"]["accuracy"] >= 0.75
+    assert res.examples == 6 * 48 and res.examples_per_s > 0
+    # the best evaluation's weights are the ones handed back
+    best = max(h["metric"] for h in res.history if h["kind"] == "eval")
+    assert res.val_score == best
+    assert not res.network.training  # handed back ready for inference
+
+
+def test_emotion_training_tunes_a_threshold(
+    tiny_base: Path, tiny_data: dict, tmp_path: Path
+) -> None:
+    res = _train(tiny_base, tmp_path, _splits(tiny_data, "emotion"))
+    m = res.val_metrics["emotion"]
+    assert 0.0 < res.thresholds["emotion"] < 1.0
+    assert {"macro_f1", "micro_f1", "macro_auroc", "per_label_f1"} <= set(m)
+    assert len(m["per_label_f1"]) == 5
+
+
+def test_early_stopping_and_best_weights(tiny_base: Path, tiny_data: dict, tmp_path: Path) -> None:
+    # lr 0: the validation score can never improve, so patience 2 stops after 3 evaluations.
+    res = _train(
+        tiny_base,
+        tmp_path,
+        _splits(tiny_data),
+        hyper=replace(HYPER, lr=0.0, epochs=10),
+        loop=replace(LOOP, eval_every=2, patience=2),
+    )
+    evals = [h for h in res.history if h["kind"] == "eval"]
+    assert res.stopped_early and len(evals) == 3 and res.steps == 6
+    assert res.best_step == 2
+
+
+def test_resume_after_a_kill_continues_exactly(
+    tiny_base: Path, tiny_data: dict, tmp_path: Path
+) -> None:
+    splits = _splits(tiny_data)
+    # Checkpoints at steps 4 and 8, and at each epoch end (step 6, 12, …, after validation);
+    # dropout is on so that the restored random state matters.
+    loop = replace(LOOP, checkpoint_every=4, head_dropout=0.1)
+    straight = _train(tiny_base, tmp_path / "a", splits, loop=loop)
+
+    def kill_at_9(step: int) -> None:
+        if step == 9:
+            raise Killed
+
+    with pytest.raises(Killed):
+        _train(tiny_base, tmp_path / "b", splits, loop=loop, hooks=TrainHooks(on_step=kill_at_9))
+    ckpt = next((tmp_path / "b" / "work").iterdir()) / CHECKPOINT_DIR
+    assert {p.suffix for p in ckpt.iterdir()} <= {".safetensors", ".json"}  # no pickles
+    resumed = _train(tiny_base, tmp_path / "b", splits, loop=loop, resume=True)
+    assert resumed.resumed_from == 8  # the last checkpoint before the kill, mid-epoch
+    assert resumed.steps == straight.steps
+    ours = dict(resumed.network.named_parameters())
+    for name, p in straight.network.named_parameters():
+        if p.requires_grad:
+            torch.testing.assert_close(ours[name], p, msg=name)
+    assert resumed.val_metrics == straight.val_metrics
+
+
+def test_without_resume_a_stale_checkpoint_is_ignored(
+    tiny_base: Path, tiny_data: dict, tmp_path: Path
+) -> None:
+    splits = _splits(tiny_data)
+
+    def kill_at_3(step: int) -> None:
+        if step == 3:
+            raise Killed
+
+    loop = replace(LOOP, checkpoint_every=2)
+    with pytest.raises(Killed):
+        _train(tiny_base, tmp_path, splits, loop=loop, hooks=TrainHooks(on_step=kill_at_3))
+    fresh = _train(tiny_base, tmp_path, splits, loop=loop)
+    assert fresh.resumed_from is None and fresh.steps == 36
+
+
+def _tokenized(lengths: list[int]) -> TokenizedTask:
+    ids = [[1] * n for n in lengths]
+    return TokenizedTask("sentiment", ids, None, np.zeros(len(ids)), np.array(lengths))
+
+
+def test_epoch_groups_cover_every_row_with_similar_lengths() -> None:
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(3, 120, size=500).tolist()
+    tok = {"sentiment": _tokenized(lengths)}
+    hyper = replace(HYPER, batch_size=16, grad_accum=2)
+    groups = epoch_groups(tok, hyper, pool=10, seed=1, epoch=0)
+    rows = np.concatenate([b for g in groups for _, b in g])
+    assert sorted(rows.tolist()) == list(range(500))
+    assert all(len(g) <= 2 for g in groups)
+    spread = np.mean([np.ptp(np.array(lengths)[b]) for g in groups for _, b in g])
+    assert spread < 20  # random batches would spread over ~100 tokens
+    assert [b.tolist() for g in groups for _, b in g] == [
+        b.tolist() for g in epoch_groups(tok, hyper, pool=10, seed=1, epoch=0) for _, b in g
+    ]
+    other = epoch_groups(tok, hyper, pool=10, seed=1, epoch=1)
+    assert groups[0][0][1].tolist() != other[0][0][1].tolist()
+
+
+def test_joint_epochs_mix_tasks() -> None:
+    tok = {"sentiment": _tokenized([5] * 40), "emotion": _tokenized([7] * 40)}
+    tok["emotion"] = TokenizedTask(
+        "emotion", tok["emotion"].ids, None, np.zeros((40, 3)), np.full(40, 7)
+    )
+    groups = epoch_groups(tok, replace(HYPER, batch_size=8), pool=5, seed=0, epoch=0)
+    order = [task for g in groups for task, _ in g]
+    assert sorted(order) == ["emotion"] * 5 + ["sentiment"] * 5
+    assert order != sorted(order)  # interleaved, not one task after the other
+
+
+def test_tensorboard_logs_are_written(tiny_base: Path, tiny_data: dict, tmp_path: Path) -> None:
+    res = _train(
+        tiny_base,
+        tmp_path,
+        _splits(tiny_data),
+        hyper=replace(HYPER, epochs=1),
+        loop=replace(LOOP, tensorboard=True),
+    )
+    assert list((res.work_dir / "tb").rglob("events.out.tfevents.*"))
