@@ -30,6 +30,7 @@ from jobs.sqlfiles import read_sql
 from models.bundle import LoadedModels, load_current
 from models.clustering import cluster_embeddings
 from models.config import ScoringConfig
+from models.defaults import install_defaults
 from models.emotion_math import emotion_point, top_emotions
 from models.keywords import ctfidf_keywords, nouns
 from models.registry import Registry, mirror_to_catalog
@@ -69,7 +70,11 @@ def quantize_int8(models: LoadedModels) -> None:
 
 
 def load_models(models_dir: Any, cfg: ScoringConfig) -> LoadedModels:
-    models = load_current(models_dir, device=cfg.device)
+    """The current models; on a fresh registry the shipped defaults become current first."""
+    registry = models_dir if isinstance(models_dir, Registry) else Registry(models_dir)
+    if not all(t in registry.current() for t in ("sentiment", "emotion", "similarity")):
+        install_defaults(registry)
+    models = load_current(registry, device=cfg.device)
     if cfg.quantize == "int8":
         quantize_int8(models)
     return models

@@ -82,6 +82,13 @@ def bootstrap(
         )
         table.add_row("time", f"{res.seconds:.1f} s")
         console.print(table)
+    from models.defaults import install_defaults
+
+    installed = install_defaults(registry)
+    if installed.copied:
+        console.print(f"default models installed: {', '.join(installed.copied)}")
+    if installed.made_current:
+        console.print(f"default models current for: {', '.join(installed.made_current)}")
     _done, note = sync_catalog(wh, registry, "models bootstrap")
     console.print(note)
 

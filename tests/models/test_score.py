@@ -12,6 +12,7 @@ from jobs.config import AppConfig, load_config
 from jobs.runner import Run, StageFailed
 from jobs.warehouse import Warehouse
 from models import score
+from models.bootstrap import ChecksumError
 from tests.etl.rawdata import record, write_raw
 from tests.models.scoring_fixture import train_joint
 from tests.models.tiny_tasks import FILLER, NEGATIVE, POSITIVE
@@ -166,3 +167,23 @@ def test_clusters_written_and_recomputed_only_for_changed_titles(
     assert res.details["titles_reclustered"] == 1
     view = q(cfg, "SELECT title_id, size FROM title_clusters WHERE title_id = 'dup'")
     assert view == [("dup", 4)]
+
+
+def test_shipped_defaults_install_into_a_fresh_registry(tmp_path: Path, trained: Path) -> None:
+    from models.defaults import install_defaults
+    from models.registry import Registry
+
+    shipped = tmp_path / "default"
+    (joint,) = (trained / "joint").iterdir()
+    shutil.copytree(joint, shipped / "joint" / joint.name)
+    fresh = Registry(tmp_path / "fresh")
+    first = install_defaults(fresh, shipped)
+    assert first.copied == (f"joint/{joint.name}",)
+    assert set(first.made_current) == {"sentiment", "emotion", "similarity"}
+    assert install_defaults(fresh, shipped) == type(first)((), ())  # idempotent
+    # a damaged shipped artifact is refused
+    other = tmp_path / "broken"
+    shutil.copytree(joint, other / "joint" / "20990101T000000Z-ffffff")
+    (other / "joint" / "20990101T000000Z-ffffff" / "heads.safetensors").write_bytes(b"x")
+    with pytest.raises(ChecksumError):
+        install_defaults(Registry(tmp_path / "fresh2"), other)
