@@ -4,11 +4,11 @@ catalog; this stage makes the refresh an explicit, recorded step of the nightly 
 
 from __future__ import annotations
 
-from jobs.catalog import create_views, open_writer
+from jobs.catalog import create_views, open_writer, refresh_aggregates
 from jobs.ledger import StageResult
 from jobs.runner import StageContext
 
-__all__ = ["VIEW_NAMES", "create_views", "run"]
+__all__ = ["VIEW_NAMES", "create_views", "refresh_aggregates", "run"]
 
 VIEW_NAMES = (
     "scored_reviews",
@@ -23,6 +23,7 @@ VIEW_NAMES = (
 def run(ctx: StageContext) -> StageResult:
     with open_writer(ctx.wh) as con:
         files = create_views(con)
+        refresh_aggregates(con)
         row = con.execute("SELECT count(*) FROM title_scores WHERE scope = 'all'").fetchone()
     titles = int(row[0]) if row else 0
     return StageResult(rows_in=titles, rows_out=titles, details={"views": len(files)})

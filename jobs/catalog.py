@@ -15,7 +15,7 @@ from contextlib import contextmanager
 import duckdb
 
 from jobs.lock import describe_holder, read_holder
-from jobs.sqlfiles import Migration, migrations, read_sql, sql_root
+from jobs.sqlfiles import Migration, migrations, read_sql, run_script, sql_root
 from jobs.warehouse import Warehouse
 
 
@@ -82,6 +82,18 @@ def create_views(con: duckdb.DuckDBPyConnection) -> list[str]:
         con.execute("ROLLBACK")
         raise
     return files
+
+
+def refresh_aggregates(con: duckdb.DuckDBPyConnection) -> None:
+    """Rebuild the materialized per-title aggregates (title_stats, scope_priors) in one
+    transaction. Stages that change reviews or scores call it before they finish."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        run_script(con, "aggregates/title_stats.sql")
+        con.execute("COMMIT")
+    except duckdb.Error:
+        con.execute("ROLLBACK")
+        raise
 
 
 @contextmanager

@@ -67,9 +67,16 @@ def resume_point(wh: Warehouse, wait_s: float) -> tuple[str, str] | None:
             stages = {s["stage"]: s["status"] for s in ledger.stages_of(con, row[0])}
     except CatalogMissing:
         return None
+    # Only the stages that run recorded count: one started with --from clean and killed in
+    # score resumes at score, not at the scrape it never planned.
     for name in STAGES:
-        if stages.get(name) != ledger.SUCCEEDED:
+        if name in stages and stages[name] != ledger.SUCCEEDED:
             return name, row[0]
+    done = [i for i, name in enumerate(STAGES) if stages.get(name) == ledger.SUCCEEDED]
+    if not done:
+        return STAGES[0], row[0]  # died before its first stage: what it planned is unknown
+    if done[-1] + 1 < len(STAGES):
+        return STAGES[done[-1] + 1], row[0]  # died between two stages
     return None
 
 

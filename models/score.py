@@ -23,7 +23,7 @@ import pyarrow as pa
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from jobs.catalog import open_writer
+from jobs.catalog import open_writer, refresh_aggregates
 from jobs.ledger import StageResult
 from jobs.runner import StageContext
 from jobs.sqlfiles import read_sql
@@ -336,6 +336,7 @@ def run(ctx: StageContext, models: LoadedModels | None = None) -> StageResult:
                 n_clusters += recluster_title(con, title_id, versions.similarity, cfg, ctx.run_id)
                 bar.advance(task)
         cluster_s = time.perf_counter() - t
+        refresh_aggregates(con)  # title_scores follows the new scores
     return StageResult(
         rows_in=pending,
         rows_out=scored,

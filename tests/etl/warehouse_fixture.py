@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 
 from etl.raw_schema import review_key
-from etl.views import create_views
+from etl.views import create_views, refresh_aggregates
 from jobs.catalog import open_writer
 from jobs.warehouse import Warehouse
 
@@ -37,6 +37,7 @@ def build(root: Path) -> Warehouse:
     with open_writer(wh) as con:
         fill(con)
         create_views(con)
+        refresh_aggregates(con)
     return wh
 
 

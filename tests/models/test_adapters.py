@@ -20,6 +20,8 @@ from models.adapters import (
 from models.config import DEFAULT_LORA_TARGETS
 from models.encoder import Encoder, load_backbone, resolve_base
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 LORA = AdapterConfig("lora", 4, 8.0, 0.0, DEFAULT_LORA_TARGETS)
 
 

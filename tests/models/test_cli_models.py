@@ -17,6 +17,8 @@ from models import bootstrap
 from models.bootstrap import BootstrapResult, VerifyResult, write_checksums
 from models.registry import Registry
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 FAST = [
     "--prefix", "", "--max-length", "32", "--epochs", "6", "--lr", "2e-2",
     "--batch-size", "8", "--eval-every", "0", "--seed", "0",

@@ -20,6 +20,8 @@ from models.encoder import (
     weights_sha256,
 )
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 def test_a_local_folder_is_used_as_is(tiny_base: Path, tmp_path: Path) -> None:
     base = resolve_base(str(tiny_base), tmp_path / "models")

@@ -37,7 +37,7 @@ def test_lora_steps_on_the_real_base_register_and_reload(tmp_path: Path) -> None
     (wh.models_dir / "base").mkdir(parents=True)
     (wh.models_dir / "base" / BASE.name).symlink_to(BASE)
     req = fast_request(
-        "sentiment", {"sentiment": [str(NSMC / "ratings_train.txt.gz")]}, BASE, base=DEFAULT_BASE
+        "sentiment", {"sentiment": [str(NSMC / "ratings_train.txt.gz")]}, DEFAULT_BASE
     )
     req = replace(
         req,  # type: ignore[type-var]
@@ -51,8 +51,8 @@ def test_lora_steps_on_the_real_base_register_and_reload(tmp_path: Path) -> None
     cfg = out.info.config
     assert cfg["base"] == {**cfg["base"], "id": DEFAULT_BASE, "source": "registry"}
     assert cfg["base"]["hidden_size"] == 384
-    # LoRA r=4 on 72 linear layers + a 2-way head: well under a megabyte beside a 470 MB base
-    assert (out.info.path / "adapter.safetensors").stat().st_size < 1_000_000
+    # LoRA r=4 on 72 linear layers: 331,776 float32 values (1.3 MB) beside a 470 MB base
+    assert (out.info.path / "adapter.safetensors").stat().st_size < 1_400_000
 
     models = load_current(wh.models_dir, device="cpu", tasks=("sentiment",))
     texts = list(read_nsmc(NSMC / "ratings_test.txt.gz").sample(16, 0).texts)

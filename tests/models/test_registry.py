@@ -22,6 +22,8 @@ from models.registry import ArtifactCorrupt, Registry, UnsafeArtifact
 from models.workflow import run_training
 from tests.models.tiny_tasks import fast_request, write_tiny_base
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 @pytest.fixture
 def wh(cfg: AppConfig) -> Warehouse:

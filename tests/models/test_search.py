@@ -13,8 +13,9 @@ from models.search import BATCH_SIZES, LR_RANGE, search
 from models.workflow import prepare_task
 from tests.models.tiny_tasks import fast_request
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-@pytest.mark.slow
+
 def test_search_keeps_the_best_trial(tiny_base: Path, tiny_data: dict, tmp_path: Path) -> None:
     req = fast_request("sentiment", {"sentiment": [str(tiny_data["sentiment"])]}, tiny_base)
     wh = Warehouse(tmp_path / "wh")

@@ -24,6 +24,8 @@ from models.train import (
     train,
 )
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 LORA = AdapterConfig("lora", 4, 8.0, 0.0, DEFAULT_LORA_TARGETS)
 HYPER = Hyper(lr=2e-2, batch_size=8, weight_decay=0.0, warmup_ratio=0.0, epochs=6)
 LOOP = LoopSettings(

@@ -140,7 +140,9 @@ def write_tiny_datasets(root: Path, n_train: int = 64, n_test: int = 32) -> dict
     }
 
 
-def fast_request(kind: str, data: dict[str, list[str]], base: Path, **overrides: object) -> object:
+def fast_request(
+    kind: str, data: dict[str, list[str]], base: Path | str, **overrides: object
+) -> object:
     """A TrainRequest that trains a tiny model in about a second."""
     from models.adapters import AdapterConfig
     from models.config import DEFAULT_LORA_TARGETS
