@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from etl.clean_config import CleanConfig
 from etl.normalize import normalize_frame
 from etl.raw_schema import RAW_SCHEMA
-from jobs.catalog import open_writer, refresh_aggregates
+from jobs.catalog import open_writer
 from jobs.ledger import StageResult
 from jobs.runner import StageContext
 from jobs.sqlfiles import run_script
@@ -143,13 +143,15 @@ def run(ctx: StageContext) -> StageResult:
         con.execute("BEGIN TRANSACTION")
         try:
             n_spam = _write(con, ctx, batch, files, phases)
+            # title_scores follows the reviews, in the same transaction: a kill between the
+            # two can never leave the aggregates stale.
+            run_script(con, "aggregates/title_stats.sql")
+            phases.done("aggregates")
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
         phases.done("commit")
-        refresh_aggregates(con)  # title_scores follows the reviews
-        phases.done("aggregates")
     elapsed = time.perf_counter() - started
     reasons = dict(batch.rejected.group_by("reason").len().sort("reason").rows())
     if n_spam:
