@@ -95,4 +95,5 @@ class ScoringConfig(Frozen):
     top_emotions: int = Field(default=3, ge=1, le=44)
     # int8 dynamic quantization of the encoder's linear layers on CPU (never on CUDA).
     quantize: Literal["none", "int8"] = "none"
-    engine: Literal["local", "ray"] = "local"
+    # "ray" (Ray Data over the Parquet partitions) is planned, not built: only "local" exists.
+    engine: Literal["local"] = "local"

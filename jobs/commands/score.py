@@ -20,7 +20,6 @@ def score(
     device: Annotated[str | None, typer.Option(help="auto | cpu | cuda")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Texts per encoder batch.")] = None,
     quantize: Annotated[str | None, typer.Option(help="none | int8 (CPU only)")] = None,
-    engine: Annotated[str | None, typer.Option(help="local | ray")] = None,
 ) -> None:
     """Score clean reviews not yet scored by the current models; recluster changed titles."""
     st = state(ctx)
@@ -29,18 +28,12 @@ def score(
             "scoring.device": device,
             "scoring.batch_size": batch_size,
             "scoring.quantize": quantize,
-            "scoring.engine": engine,
         }
     )
     from models import score as score_stage  # torch loads only when scoring
 
     with Run(cfg, "score", show_progress=not st.quiet) as run:
-        if cfg.scoring.engine == "ray":
-            from models import ray_engine
-
-            run.stage("score", ray_engine.run)
-        else:
-            run.stage("score", score_stage.run)
+        run.stage("score", score_stage.run)
     print_results(run)
 
 
