@@ -87,8 +87,7 @@ def query(
     with open_reader(Warehouse(cfg.warehouse.root), cfg.warehouse.read_wait_s) as con:
         for stmt in statements[:-1]:
             con.execute(stmt)
-        rel = con.execute(statements[-1])
-        arrow = rel.to_arrow_table()
+        arrow = con.sql(statements[-1]).to_arrow_table()
     if fmt is Format.parquet:
         import pyarrow.parquet as pq
 

@@ -6,7 +6,6 @@ the site saw, not what the scraper believes it did.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,17 +19,11 @@ from tests.etl.replay_helpers import (
     needs_chromium,
     query,
     raw_rows,
-    replay_site,
     scrape,
     title_rows,
 )
 
 pytestmark = [pytest.mark.browser, needs_chromium]
-
-
-@pytest.fixture
-def replay() -> Iterator[ReplaySite]:
-    yield from replay_site()
 
 
 def _statuses(site: ReplaySite, name: str, endpoint: str) -> list[int]:

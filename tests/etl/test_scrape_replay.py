@@ -3,7 +3,6 @@ in scrape_titles and in the ledger; incremental re-runs; the CLI."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -21,17 +20,11 @@ from tests.etl.replay_helpers import (
     needs_chromium,
     query,
     raw_rows,
-    replay_site,
     scrape,
     title_rows,
 )
 
 pytestmark = [pytest.mark.browser, needs_chromium]
-
-
-@pytest.fixture
-def replay() -> Iterator[ReplaySite]:
-    yield from replay_site()
 
 
 def test_collects_both_sites_into_raw_parquet(tmp_path: Path, replay: ReplaySite) -> None:
