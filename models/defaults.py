@@ -8,11 +8,13 @@ has no current model yet. A model the user trained or promoted is never replaced
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from models.bootstrap import verify_checksums
+from models.encoder import registry_base_dir
 from models.registry import KINDS, Registry
 
 DEFAULT_DIR = Path(__file__).resolve().parent / "default"
@@ -22,6 +24,23 @@ DEFAULT_DIR = Path(__file__).resolve().parent / "default"
 class Installed:
     copied: tuple[str, ...]  # refs copied into the registry
     made_current: tuple[str, ...]  # tasks that got a default as current
+    skipped: tuple[str, ...] = ()  # "<ref>: why" for shipped models not installed
+
+
+def _base_matches(registry: Registry, config: dict) -> str | None:
+    """Why a shipped model cannot serve on this registry's base (None: it can). A default
+    trained on other base weights is never installed: loading it would fail later."""
+    base = config.get("base", {})
+    folder = registry_base_dir(registry.root, base.get("id", ""))
+    sums = folder / "checksums.json"
+    if not sums.is_file():
+        return f"base {base.get('id')} is not bootstrapped in {registry.root}"
+    have = json.loads(sums.read_text(encoding="utf-8")).get("files", {}).get("model.safetensors")
+    if have != base.get("sha256"):
+        return (
+            f"trained on base weights {str(base.get('sha256'))[:12]}, registry has {str(have)[:12]}"
+        )
+    return None
 
 
 def shipped(default_dir: Path = DEFAULT_DIR) -> list[Path]:
@@ -39,8 +58,13 @@ def install_defaults(registry: Registry, default_dir: Path = DEFAULT_DIR) -> Ins
     model is current yet. Idempotent."""
     copied: list[str] = []
     made_current: list[str] = []
+    skipped: list[str] = []
     for src in shipped(default_dir):
         kind, version = src.parent.name, src.name
+        why = _base_matches(registry, json.loads((src / "config.json").read_text("utf-8")))
+        if why:
+            skipped.append(f"{kind}/{version}: {why}")
+            continue
         dest = registry.root / kind / version
         if not dest.exists():
             verify_checksums(src)  # a damaged package is refused, not installed
@@ -56,4 +80,4 @@ def install_defaults(registry: Registry, default_dir: Path = DEFAULT_DIR) -> Ins
         if free and len(free) == len(info.tasks):
             registry.set_current(info, forced=False)
             made_current.extend(free)
-    return Installed(tuple(copied), tuple(made_current))
+    return Installed(tuple(copied), tuple(made_current), tuple(skipped))

@@ -89,6 +89,8 @@ def bootstrap(
         console.print(f"default models installed: {', '.join(installed.copied)}")
     if installed.made_current:
         console.print(f"default models current for: {', '.join(installed.made_current)}")
+    for note in installed.skipped:
+        console.print(f"default model not installed: {note}")
     _done, note = sync_catalog(wh, registry, "models bootstrap")
     console.print(note)
 

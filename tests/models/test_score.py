@@ -170,20 +170,32 @@ def test_clusters_written_and_recomputed_only_for_changed_titles(
 
 
 def test_shipped_defaults_install_into_a_fresh_registry(tmp_path: Path, trained: Path) -> None:
+    import json
+
+    from models.bootstrap import write_checksums
     from models.defaults import install_defaults
+    from models.encoder import registry_base_dir
     from models.registry import Registry
 
     shipped = tmp_path / "default"
     (joint,) = (trained / "joint").iterdir()
     shutil.copytree(joint, shipped / "joint" / joint.name)
+    base = json.loads((joint / "config.json").read_text())["base"]
     fresh = Registry(tmp_path / "fresh")
+    # without the base it was trained on, a shipped model is not installed
+    skipped = install_defaults(fresh, shipped)
+    assert skipped.copied == () and "not bootstrapped" in skipped.skipped[0]
+    base_dir = registry_base_dir(fresh.root, base["id"])
+    shutil.copytree(Path(base["id"]), base_dir)  # the tiny base: a local folder
+    write_checksums(base_dir)
     first = install_defaults(fresh, shipped)
     assert first.copied == (f"joint/{joint.name}",)
     assert set(first.made_current) == {"sentiment", "emotion", "similarity"}
-    assert install_defaults(fresh, shipped) == type(first)((), ())  # idempotent
+    again = install_defaults(fresh, shipped)  # idempotent
+    assert again.copied == () and again.made_current == ()
     # a damaged shipped artifact is refused
     other = tmp_path / "broken"
     shutil.copytree(joint, other / "joint" / "20990101T000000Z-ffffff")
     (other / "joint" / "20990101T000000Z-ffffff" / "heads.safetensors").write_bytes(b"x")
     with pytest.raises(ChecksumError):
-        install_defaults(Registry(tmp_path / "fresh2"), other)
+        install_defaults(Registry(tmp_path / "fresh"), other)
