@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.kreview-installed
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps test test-fast demo lint format bench-all
+.PHONY: setup system-deps test test-fast demo lint format bench-all train-defaults
 
 setup: $(STAMP)
 
@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 	  $(BIN)/python -m pip install -q torch==2.13.0 \
 	    || $(BIN)/python -m pip install -q torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu; \
 	fi
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,ray]'
 	touch $@
 
 # Chromium for the scrapers and the report tests (Playwright drives the system browser),
@@ -52,3 +52,19 @@ lint:
 format:
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# The recipe of the shipped default model (issue 6): one LoRA adapter shared by the three
+# tasks. --resume makes it continue from its last checkpoint when rerun with the same
+# arguments (a killed run or a session that ended); it starts from scratch when there is none.
+# One thread: on the 2-core CI-class machines two threads under contention ran 5-9x slower.
+DATA ?= ../shared/data
+TRAIN_THREADS ?= 1
+train-defaults: setup
+	$(BIN)/kreview models bootstrap
+	OMP_NUM_THREADS=$(TRAIN_THREADS) $(BIN)/kreview train joint \
+	  --data sentiment=$(DATA)/nsmc/ratings_train.txt.gz \
+	  --data emotion=$(DATA)/kote/val.tsv \
+	  --data similarity=$(DATA)/klue-sts/klue-sts-v1.1_train.no-annotations.json.gz \
+	  --repeat emotion=6 --repeat similarity=2 \
+	  --epochs 2 --batch-size 32 --lr 3e-4 --head-lr 1e-3 --lora-r 16 \
+	  --eval-every 1000 --checkpoint-every 200 --patience 4 --resume

@@ -37,9 +37,14 @@ def per_row_normalize_frame(df: pl.DataFrame, text_col: str = "text_raw", *, max
     return pl.concat([df, feats], how="horizontal")
 
 
-def run_stage(rows: pl.DataFrame, per_row: bool) -> tuple[float, int, dict]:
+def run_stage(
+    rows: pl.DataFrame, per_row: bool, chunk_rows: int | None = None
+) -> tuple[float, int, dict]:
     root = Path(tempfile.mkdtemp(prefix="kreview-bench-clean-"))
-    cfg = load_config(env={}, overrides={"warehouse.root": root})
+    overrides: dict = {"warehouse.root": root}
+    if chunk_rows:
+        overrides["clean.chunk_rows"] = chunk_rows
+    cfg = load_config(env={}, overrides=overrides)
     wh = Warehouse(root).ensure()
     write_raw(rows, wh.raw_dir, "bench-full")
     with open_writer(wh):  # create the catalog and apply migrations outside the timing
@@ -70,9 +75,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--baseline-limit", type=int, default=100_000)
+    ap.add_argument("--chunk-rows", type=int, default=None, help="clean.chunk_rows")
     args = ap.parse_args()
     raw = to_raw(read_pool(args.limit), "bench-full")
-    fast_s, n, info = run_stage(raw, per_row=False)
+    fast_s, n, info = run_stage(raw, per_row=False, chunk_rows=args.chunk_rows)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     base_rows = raw.head(args.baseline_limit) if args.baseline_limit else raw
     slow_s, n_slow, _ = run_stage(base_rows, per_row=True)

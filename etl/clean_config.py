@@ -14,3 +14,6 @@ class CleanConfig(Frozen):
     spam_min_titles: int = Field(default=3, ge=2)
     # ... but only texts at least this long: "재밌어요" under many titles is normal, not spam.
     spam_min_chars: int = Field(default=20, ge=1)
+    # Raw files are cleaned in chunks of about this many rows: the next chunk is normalized
+    # (Polars) while the previous one is written (DuckDB), and memory stays flat as raw grows.
+    chunk_rows: int = Field(default=100_000, ge=1)

@@ -8,6 +8,18 @@ from jobs.frozen import Frozen
 
 DEFAULT_BASE = "intfloat/multilingual-e5-small"
 
+
+def parse_repeats(items: tuple[str, ...] | list[str]) -> tuple[tuple[str, int], ...]:
+    """``("emotion=8",)`` -> ``(("emotion", 8),)``; a malformed item is a ValueError."""
+    out: dict[str, int] = {}
+    for item in items:
+        task, sep, n = item.partition("=")
+        if not sep or not task.strip() or not n.strip().isdigit() or int(n) < 1:
+            raise ValueError(f"task repeat {item!r} is not task=N with N >= 1")
+        out[task.strip()] = int(n)
+    return tuple(sorted(out.items()))
+
+
 # Linear layers LoRA wraps, matched as dotted-name suffixes. These names are shared by
 # BERT, RoBERTa/XLM-R and ELECTRA (the e5 and KcELECTRA families): attention
 # projections, attention output, and both FFN linears.
@@ -32,6 +44,11 @@ class TrainConfig(Frozen):
     # LoRA trains few parameters from zero, so it wants a far larger rate than full tuning.
     lr: float = Field(default=3e-4, gt=0.0, lt=1.0)
     full_finetune_lr: float = Field(default=5e-5, gt=0.0, lt=1.0)
+    # Learning rate of the task heads (0 = the same as the encoder's/adapter's rate).
+    head_lr: float = Field(default=0.0, ge=0.0, lt=1.0)
+    # joint: passes over each task's data per epoch, as "task=N" (e.g. "emotion=8" so KOTE's
+    # 4.5k rows are not drowned by NSMC's 150k). Tasks not named get 1.
+    task_repeats: tuple[str, ...] = ()
     weight_decay: float = Field(default=0.01, ge=0.0, lt=1.0)
     # Fraction of the optimizer steps spent warming the LR up linearly (then linear decay).
     warmup_ratio: float = Field(default=0.06, ge=0.0, lt=1.0)
@@ -64,6 +81,11 @@ class TrainConfig(Frozen):
     prune_warmup_evals: int = Field(default=1, ge=0)
 
     @model_validator(mode="after")
+    def _repeats_parse(self) -> "TrainConfig":
+        parse_repeats(self.task_repeats)
+        return self
+
+    @model_validator(mode="after")
     def _targets_not_empty(self) -> "TrainConfig":
         if not self.lora_targets:
             raise ValueError("lora_targets must name at least one linear layer")
@@ -82,6 +104,24 @@ class ModelsConfig(Frozen):
     train: TrainConfig = TrainConfig()
 
 
+class RayConfig(Frozen):
+    """``scoring.engine = "ray"``: where Ray runs and how the work is split."""
+
+    # None = start a private local Ray for the run (shut down after); else a cluster address
+    # such as "ray://head:10001" or "auto". Remote nodes need kreview installed and the
+    # warehouse on a filesystem they all see (the pending reviews are staged there).
+    address: str | None = None
+    # Scoring actors: 0 = one per GPU, or one per CPU slot when the cluster has no GPU.
+    actors: int = Field(default=0, ge=0)
+    # CPU slots (and torch threads) per CPU actor; GPU actors take one GPU each.
+    cpus_per_actor: int = Field(default=1, ge=1)
+    # Reviews per staged Parquet partition = per actor call (batched by scoring.batch_size).
+    batch_rows: int = Field(default=1024, ge=1)
+    # Only when starting a local Ray: CPUs it may use (0 = all) and its object store.
+    local_cpus: int = Field(default=0, ge=0)
+    object_store_mb: int = Field(default=512, ge=80)
+
+
 class ScoringConfig(Frozen):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     batch_size: int = Field(default=64, ge=1)
@@ -95,5 +135,7 @@ class ScoringConfig(Frozen):
     top_emotions: int = Field(default=3, ge=1, le=44)
     # int8 dynamic quantization of the encoder's linear layers on CPU (never on CUDA).
     quantize: Literal["none", "int8"] = "none"
-    # "ray" (Ray Data over the Parquet partitions) is planned, not built: only "local" exists.
-    engine: Literal["local"] = "local"
+    # local: this process scores. ray: Ray Data actors score Parquet partitions of the pending
+    # reviews (models/score_ray.py); the same numbers, for corpora that outgrow one machine.
+    engine: Literal["local", "ray"] = "local"
+    ray: RayConfig = RayConfig()

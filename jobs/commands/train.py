@@ -20,6 +20,7 @@ from rich.table import Table
 from jobs.app import app, console, state
 from jobs.warehouse import Warehouse
 from models.adapters import AdapterConfig, AdapterError
+from models.config import parse_repeats
 from models.data import DataError
 from models.encoder import BaseMismatch, BaseUnavailable, UnsafeWeights
 from models.heads import TASKS
@@ -168,6 +169,16 @@ def train_command(
     batch_size: Annotated[int | None, typer.Option()] = None,
     grad_accum: Annotated[int | None, typer.Option(help="Batches per optimizer step.")] = None,
     lr: Annotated[float | None, typer.Option(help="Learning rate.")] = None,
+    head_lr: Annotated[
+        float | None, typer.Option(help="Learning rate of the task heads (0 = --lr).")
+    ] = None,
+    repeat: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--repeat",
+            help="joint: passes over a task's data per epoch, task=N (e.g. emotion=8).",
+        ),
+    ] = None,
     weight_decay: Annotated[float | None, typer.Option()] = None,
     warmup: Annotated[float | None, typer.Option(help="Warmup fraction of steps.")] = None,
     full_finetune: Annotated[
@@ -206,6 +217,8 @@ def train_command(
             t + "batch_size": batch_size,
             t + "grad_accum": grad_accum,
             t + ("full_finetune_lr" if full_finetune else "lr"): lr,
+            t + "head_lr": head_lr,
+            t + "task_repeats": tuple(repeat) if repeat else None,
             t + "weight_decay": weight_decay,
             t + "warmup_ratio": warmup,
             t + "lora_r": lora_r,
@@ -219,6 +232,9 @@ def train_command(
     mc, tc = cfg.models, cfg.models.train
     specs = parse_data(kind.value, data)
     evals = parse_data(kind.value, eval_data or []) if eval_data else {}
+    unknown = sorted({t for t, _ in parse_repeats(tc.task_repeats)} - set(specs))
+    if unknown:
+        raise fail(f"--repeat names tasks without training data: {', '.join(unknown)}")
     if kind != Kind.joint and len(evals.get(kind.value, [])) > 1:
         raise fail("give one --eval-data file")
     adapter = (
@@ -244,6 +260,8 @@ def train_command(
             epochs=tc.epochs,
             max_steps=tc.max_steps,
             grad_accum=tc.grad_accum,
+            head_lr=tc.head_lr,
+            task_repeats=parse_repeats(tc.task_repeats),
         ),
         loop=LoopSettings(
             seed=tc.seed,

@@ -125,3 +125,67 @@ def test_truncation_is_flagged(cfg: AppConfig) -> None:
         cfg, "SELECT length, truncated, length(text_raw) FROM reviews"
     )
     assert truncated is True and length <= cfg.clean.max_chars and raw_len == 5000
+
+
+def _three_files(raw_dir) -> None:
+    """Review 1 in all three files (edited twice), review 2 in two, with rejects between."""
+    early, late = "20261101T030000Z-aaaaaa", "20261102T030000Z-bbbbbb"
+    write_raw(
+        raw_dir, "run1-0", [record("1", "처음 버전 좋아요", run_id=early), record("2", "괜찮음")]
+    )
+    write_raw(
+        raw_dir,
+        "run1-1",
+        [
+            record("1", "두번째 버전 ㅋㅋㅋㅋ", run_id=late, scraped_at=T0 + timedelta(hours=2)),
+            record("3", "English only text here"),
+        ],
+    )
+    write_raw(
+        raw_dir,
+        "run1-2",
+        [
+            # an older copy of review 1 arriving in a later file loses
+            record("1", "처음 버전 좋아요", run_id=early, scraped_at=T0 - timedelta(hours=5)),
+            record("2", "괜찮음 수정함", scraped_at=T0 + timedelta(hours=1)),
+            record("4", "재밌어요"),
+        ],
+    )
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 2, 100_000])
+def test_chunked_clean_equals_one_pass(tmp_path, clean_env, chunk_rows: int) -> None:
+    """Files cleaned in several chunks (normalized ahead in a worker thread) give the tables a
+    single chunk gives: the latest version wins across chunks, first_seen_run is the first."""
+    from jobs.config import load_config
+
+    cfg = load_config(
+        env={}, overrides={"warehouse.root": tmp_path / "wh", "clean.chunk_rows": chunk_rows}
+    )
+    _three_files(Warehouse(cfg.warehouse.root).ensure().raw_dir)
+    result = run_clean(cfg)
+    assert result.rows_in == 7
+    assert result.details["chunks"] == (3 if chunk_rows <= 2 else 1)
+    rows = table(
+        cfg, "SELECT review_id, text_norm, first_seen_run, last_seen_run FROM reviews ORDER BY 1"
+    )
+    assert rows == [
+        ("1", "두번째 버전 ㅋㅋ", "20261101T030000Z-aaaaaa", "20261102T030000Z-bbbbbb"),
+        ("2", "괜찮음 수정함", "20261101T030000Z-aaaaaa", "20261101T030000Z-aaaaaa"),
+        ("4", "재밌어요", "20261101T030000Z-aaaaaa", "20261101T030000Z-aaaaaa"),
+    ]
+    assert table(cfg, "SELECT review_id, reason FROM quarantine") == [("3", "not_korean")]
+    assert result.details["duplicates_in_batch"] == 3
+
+
+def test_latest_versions_fast_path_matches_sorting() -> None:
+    import polars as pl
+
+    unique = pl.DataFrame([record(str(i), f"리뷰 {i}") for i in range(5)])
+    out = clean.latest_versions(unique)
+    assert out["first_seen_run"].to_list() == out["last_seen_run"].to_list()
+    assert out["review_id"].to_list() == [str(i) for i in range(5)]
+    dup = pl.concat([unique, unique.with_columns(text=pl.lit("새 버전"), run_id=pl.lit("z-run"))])
+    out = clean.latest_versions(dup).sort("review_id")
+    assert out.height == 5 and set(out["text_raw"]) == {"새 버전"}
+    assert set(out["first_seen_run"]) == {"20261101T030000Z-aaaaaa"}

@@ -23,6 +23,7 @@ import json
 import os
 import signal
 import sys
+import threading
 from dataclasses import asdict, dataclass
 from types import FrameType
 from typing import Any
@@ -96,6 +97,7 @@ def install(point: KillPoint) -> None:
             os.kill(os.getpid(), signal.SIGKILL)
 
     sys.setprofile(hook)
+    threading.setprofile(hook)  # stages that prefetch in a worker thread (clean) are seen too
 
 
 def main() -> None:

@@ -80,6 +80,15 @@ def test_bad_data_arguments_exit_2(runner: CliRunner, tiny_data: dict, tmp_path:
     assert code == 2 and "emotion, similarity" in out
     code, out = _kreview(runner, wh, "train", "emotion", "--data", str(tmp_path / "missing.tsv"))
     assert code == 2 and "not found" in out
+    sentiment = str(tiny_data["sentiment"])
+    code, out = _kreview(
+        runner, wh, "train", "sentiment", "--data", sentiment, "--repeat", "emotion=3"
+    )
+    assert code == 2 and "without training data: emotion" in out
+    from jobs.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match="task repeat 'x' is not task=N"):
+        load_config(env={}, overrides={"models.train.task_repeats": ("x",)})
 
 
 def test_train_default_base_offline_without_bootstrap(

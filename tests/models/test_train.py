@@ -174,6 +174,45 @@ def test_joint_epochs_mix_tasks() -> None:
     assert order != sorted(order)  # interleaved, not one task after the other
 
 
+def test_task_repeats_pass_over_a_small_task_several_times_per_epoch() -> None:
+    tok = {"sentiment": _tokenized([5] * 40), "emotion": _tokenized([7] * 16)}
+    hyper = replace(HYPER, batch_size=8, task_repeats=(("emotion", 3),))
+    groups = epoch_groups(tok, hyper, pool=5, seed=0, epoch=0)
+    emotion_rows = [b for g in groups for task, b in g if task == "emotion"]
+    assert len(emotion_rows) == 6  # 16 rows = 2 batches, three passes
+    counts = np.bincount(np.concatenate(emotion_rows), minlength=16)
+    assert counts.tolist() == [3] * 16  # every row exactly once per pass
+    assert sum(task == "sentiment" for g in groups for task, _ in g) == 5
+
+
+def test_parse_repeats_rejects_malformed_items() -> None:
+    from models.config import parse_repeats
+
+    assert parse_repeats(["emotion=6", "similarity=2"]) == (("emotion", 6), ("similarity", 2))
+    for bad in ("emotion", "emotion=0", "=3", "emotion=x"):
+        with pytest.raises(ValueError, match="task=N"):
+            parse_repeats([bad])
+
+
+def test_heads_get_their_own_learning_rate(tiny_base: Path, tmp_path: Path) -> None:
+    from models.network import build_network
+    from models.train import _optimizer
+
+    base = resolve_base(str(tiny_base), tmp_path / "models")
+    network, _, _ = build_network(base, ["sentiment"], {}, LORA, head_dropout=0.0)
+    opt = _optimizer(network, replace(HYPER, lr=1e-4, head_lr=5e-3))
+    by_lr: dict[float, int] = {}
+    for group in opt.param_groups:
+        by_lr[group["lr"]] = by_lr.get(group["lr"], 0) + len(group["params"])
+    heads = sum(
+        1 for n, p in network.named_parameters() if n.startswith("heads.") and p.requires_grad
+    )
+    trained = sum(1 for p in network.parameters() if p.requires_grad)
+    assert by_lr == {5e-3: heads, 1e-4: trained - heads}
+    same = _optimizer(network, replace(HYPER, lr=1e-4))
+    assert {g["lr"] for g in same.param_groups} == {1e-4}
+
+
 def test_tensorboard_logs_are_written(tiny_base: Path, tiny_data: dict, tmp_path: Path) -> None:
     res = _train(
         tiny_base,
