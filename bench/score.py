@@ -5,29 +5,40 @@
    run, the naive way earlier projects used: one review at a time, three separate model
    passes (one per task), every input padded to 512 tokens.
 2. int8's accuracy cost: agreement with fp32 and NSMC accuracy on the same texts.
-3. Memory: peak RSS while the real score stage streams over warehouses of 100k and 400k
-   reviews from ../shared/data/unlabeled, stopped after the same number of chunks (the
-   pending set is streamed, so memory should not grow with the corpus).
+3. Memory: peak RSS of the score stage streaming over warehouses of ``--sizes`` reviews from
+   ../shared/data/unlabeled, stopped after the same number of chunks (the pending set is
+   streamed, so memory should not grow with the corpus). Each warehouse is built (raw ->
+   clean) in one child process and scored in another, fresh one; the peak is that scoring
+   child's own ``ru_maxrss`` (``os.wait4``), so building the corpus never counts. The child
+   also reports its RSS after loading the models and after scoring.
+4. ``--ray N``: the whole score stage on one warehouse of N reviews with the local engine and
+   with the Ray engine (two copies of it, each engine in a fresh child process): reviews/s,
+   the ratio, and the largest score difference between the two.
 
-    .venv/bin/python -m bench.score [--texts 5000] [--naive 30] [--chunks 4]
+    .venv/bin/python -m bench.score [--texts 5000] [--naive 30] [--sizes 100000 400000]
+        [--chunks 4] [--chunk-rows 8192] [--ray 0] [--ray-actors 0]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
+import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from bench.corpus import read_nsmc_test
-from jobs.config import load_config
+from jobs.config import AppConfig, load_config
 from jobs.warehouse import Warehouse
 from models.config import ScoringConfig
 from models.predict import normalize_many
@@ -58,54 +69,124 @@ def naive(models, texts: list[str]) -> float:
 
 
 def rss_mb() -> float:
+    """Peak RSS of this process so far."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def memory_probe(n: int, chunks: int, models_dir: Path) -> None:
-    """Child process: a warehouse of ``n`` reviews, score ``chunks`` chunks, print peak RSS."""
+def current_rss_mb() -> float:
+    """RSS of this process now (Linux)."""
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def bench_cfg(root: Path, chunk_rows: int, **overrides: Any) -> AppConfig:
+    return load_config(
+        env={},
+        overrides={
+            "warehouse.root": root,
+            "scoring.device": "cpu",
+            "scoring.chunk_rows": chunk_rows,
+            **overrides,
+        },
+    )
+
+
+# --- child processes -------------------------------------------------------------------
+
+
+def build_warehouse(n: int, root: Path, models_dir: Path) -> None:
+    """Child: a warehouse of ``n`` cleaned pool reviews at ``root`` (models: a symlink)."""
     from bench.corpus import read_pool, to_raw, write_raw
     from etl import clean
-    from jobs.catalog import open_writer
     from jobs.runner import Run
-    from models import score
 
-    root = Path(tempfile.mkdtemp(prefix=f"kreview-bench-score-{n}-"))
+    root.mkdir(parents=True, exist_ok=True)
     (root / "models").symlink_to(models_dir.resolve())
-    cfg = load_config(env={}, overrides={"warehouse.root": root, "scoring.device": "cpu"})
+    cfg = bench_cfg(root, 8192)
     wh = Warehouse(root).ensure()
     write_raw(to_raw(read_pool(n), "bench"), wh.raw_dir, "bench")
     with Run(cfg, "clean", show_progress=False) as run:
         run.stage("clean", clean.run)
+
+
+def probe_chunks(root: Path, chunks: int, chunk_rows: int) -> None:
+    """Child: score ``chunks`` chunks of the warehouse at ``root``; print JSON (RSS after
+    loading the models, reviews scored). The parent reads this process's peak RSS."""
+    from jobs.catalog import open_writer
+    from models import score
+
+    cfg = bench_cfg(root, chunk_rows)
+    wh = Warehouse(root)
     models = score.load_models(wh.models_dir, cfg.scoring)
-    before = rss_mb()
-    seen = {"n": 0}
+    after_models = current_rss_mb()
+    load_peak = rss_mb()  # loading (and merging) the weights peaks above what scoring needs
+    seen = {"n": 0, "rows": 0}
 
     class Stop(Exception):
         pass
 
     def on_chunk(k: int) -> None:
         seen["n"] += 1
+        seen["rows"] += k
         if seen["n"] >= chunks:
             raise Stop
 
     # Stopping after `chunks` chunks is the point of the probe.
     with open_writer(wh) as con, contextlib.suppress(Stop):
         score.score_pending(con, models, cfg.scoring, "bench", on_chunk)
-    print(f"{n} {before:.0f} {rss_mb():.0f} {seen['n'] * cfg.scoring.chunk_rows}")
+    print(
+        json.dumps(
+            {
+                "after_models_mb": round(after_models),
+                "load_peak_mb": round(load_peak),
+                "after_scoring_mb": round(current_rss_mb()),
+                "scored": seen["rows"],
+            }
+        )
+    )
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--texts", type=int, default=5000)
-    ap.add_argument("--naive", type=int, default=30)
-    ap.add_argument("--chunks", type=int, default=4)
-    ap.add_argument("--warehouse", type=Path, default=Path("warehouse"))
-    ap.add_argument("--probe", type=int, default=0, help=argparse.SUPPRESS)
-    args = ap.parse_args()
-    models_dir = Warehouse(args.warehouse).models_dir
-    if args.probe:
-        memory_probe(args.probe, args.chunks, models_dir)
-        return
+def run_stage(root: Path, engine: str, chunk_rows: int, ray_actors: int) -> None:
+    """Child: the whole score stage with ``engine``; print JSON of its result."""
+    from jobs.runner import Run
+    from models import score
+
+    cfg = bench_cfg(
+        root,
+        chunk_rows,
+        **{
+            "scoring.engine": engine,
+            "scoring.ray.actors": ray_actors,
+            "scoring.ray.local_cpus": os.cpu_count() or 1,
+        },
+    )
+    t = time.perf_counter()
+    with Run(cfg, "score", show_progress=False) as run:
+        res = run.stage("score", score.run)
+    wall = time.perf_counter() - t
+    out = {"rows": res.rows_out, "wall_s": round(wall, 2), "threads": torch.get_num_threads()}
+    print(json.dumps({**out, **res.details}))
+
+
+def child(*args: str) -> tuple[str, float]:
+    """Run ``python -m bench.score ARGS`` to completion: (stdout, its own peak RSS in MB)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.score", *args], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    # wait4, not wait: the rusage of this one child, not the largest of all children so far
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise SystemExit(f"bench child {' '.join(args)} failed with exit code {proc.returncode}")
+    return out, usage.ru_maxrss / 1024
+
+
+# --- parent ----------------------------------------------------------------------------
+
+
+def throughput(args: argparse.Namespace, models_dir: Path) -> None:
     df = read_nsmc_test().filter(~__import__("polars").col("document").is_null())
     df = df.sample(args.texts, seed=0)
     texts = normalize_many(df["document"].to_list())
@@ -145,28 +226,127 @@ def main() -> None:
         f"int8 vs fp32: sentiment agreement {agree:.4f}, NSMC acc {acc32:.4f} -> {acc8:.4f},"
         f" mean |d emotion| {emo_diff:.4f}, mean embedding cosine {cos:.4f}"
     )
-    print("\npeak memory of the score stage streaming over a warehouse (same number of chunks):")
-    for n in (100_000, 400_000):
-        out = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "bench.score",
-                "--probe",
-                str(n),
-                "--chunks",
-                str(args.chunks),
-                "--warehouse",
-                str(args.warehouse),
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split()
-        print(
-            f"  {int(out[0]):>7,} reviews: RSS after loading models {out[1]} MB,"
-            f" peak after scoring {out[3]} reviews: {out[2]} MB"
+
+
+def memory(args: argparse.Namespace, models_dir: Path, tmp: Path) -> None:
+    print(
+        f"\npeak memory of the score stage (fresh process) streaming over a warehouse,"
+        f" {args.chunks} chunks of {args.chunk_rows:,}:"
+    )
+    for n in args.sizes:
+        root = tmp / f"mem-{n}"
+        child("--build", str(n), str(root), "--warehouse", str(args.warehouse))
+        out, peak = child(
+            "--probe",
+            str(root),
+            "--chunks",
+            str(args.chunks),
+            "--chunk-rows",
+            str(args.chunk_rows),
         )
+        res = json.loads(out)
+        print(
+            f"  {n:>9,} reviews: RSS after loading models {res['after_models_mb']} MB"
+            f" (peak while loading {res['load_peak_mb']} MB), after scoring"
+            f" {res['scored']:,} reviews {res['after_scoring_mb']} MB; process peak {peak:.0f} MB"
+        )
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def max_diff(a: Path, b: Path) -> dict[str, float]:
+    """Largest |difference| of p_positive and of the emotions between two warehouses."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(f"ATTACH '{a / 'kreview.duckdb'}' AS a (READ_ONLY)")
+    con.execute(f"ATTACH '{b / 'kreview.duckdb'}' AS b (READ_ONLY)")
+    rows = con.execute(
+        "SELECT x.p_positive, y.p_positive, x.emotions, y.emotions"
+        " FROM a.scores x JOIN b.scores y USING (review_key)"
+    ).fetchall()
+    con.close()
+    p = np.array([(r[0], r[1]) for r in rows], dtype=np.float64).reshape(-1, 2)
+    emo_a = np.array([r[2] for r in rows], dtype=np.float64)
+    emo_b = np.array([r[3] for r in rows], dtype=np.float64)
+    return {
+        "joined": len(rows),
+        "p_positive": float(np.abs(p[:, 0] - p[:, 1]).max()) if rows else 0.0,
+        "emotions": float(np.abs(emo_a - emo_b).max()) if rows else 0.0,
+    }
+
+
+def engines(args: argparse.Namespace, tmp: Path) -> None:
+    root = tmp / f"engines-{args.ray}"
+    child("--build", str(args.ray), str(root / "local"), "--warehouse", str(args.warehouse))
+    shutil.copytree(root / "local", root / "ray", symlinks=True)  # the same texts
+    results = {}
+    for engine in ("local", "ray"):
+        out, peak = child(
+            "--stage",
+            str(root / engine),
+            "--engine",
+            engine,
+            "--chunk-rows",
+            str(args.chunk_rows),
+            "--ray-actors",
+            str(args.ray_actors),
+        )
+        results[engine] = {**json.loads(out), "peak_mb": peak}
+    diff = max_diff(root / "local", root / "ray")
+    loc, ray = results["local"], results["ray"]
+    print(f"\nthe whole score stage on {args.ray:,} pool reviews, local engine vs Ray engine:")
+    print(
+        f"  local: {loc['rows']:,} reviews in {loc['score_seconds']:.1f} s ="
+        f" {loc['reviews_per_s']} reviews/s ({loc['threads']} torch thread(s)),"
+        f" stage wall {loc['wall_s']} s, peak RSS {loc['peak_mb']:.0f} MB"
+    )
+    print(
+        f"  ray:   {ray['rows']:,} reviews in {ray['score_seconds']:.1f} s ="
+        f" {ray['reviews_per_s']} reviews/s ({ray['ray_actors']} actor(s), first rows after"
+        f" {ray.get('ray_first_rows_seconds')} s), stage wall {ray['wall_s']} s,"
+        f" peak RSS {ray['peak_mb']:.0f} MB (largest of driver, raylet and actors)"
+    )
+    print(
+        f"  ray / local: {ray['reviews_per_s'] / loc['reviews_per_s']:.2f}x;"
+        f" {diff['joined']:,} reviews in both, max |d p_positive| {diff['p_positive']:.2e},"
+        f" max |d emotion| {diff['emotions']:.2e}"
+    )
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--texts", type=int, default=5000)
+    ap.add_argument("--naive", type=int, default=30)
+    ap.add_argument("--sizes", type=int, nargs="*", default=[100_000, 400_000])
+    ap.add_argument("--chunks", type=int, default=4)
+    ap.add_argument("--chunk-rows", type=int, default=ScoringConfig().chunk_rows)
+    ap.add_argument("--ray", type=int, default=0, help="also compare engines on N reviews")
+    ap.add_argument("--ray-actors", type=int, default=0, help="0 = one per CPU slot")
+    ap.add_argument("--warehouse", type=Path, default=Path("warehouse"))
+    # child roles (see the functions above)
+    ap.add_argument("--build", nargs=2, metavar=("N", "DIR"), help=argparse.SUPPRESS)
+    ap.add_argument("--probe", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--stage", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--engine", default="local", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    models_dir = Warehouse(args.warehouse).models_dir
+    if args.build:
+        build_warehouse(int(args.build[0]), Path(args.build[1]), models_dir)
+        return
+    if args.probe:
+        probe_chunks(args.probe, args.chunks, args.chunk_rows)
+        return
+    if args.stage:
+        run_stage(args.stage, args.engine, args.chunk_rows, args.ray_actors)
+        return
+    if args.texts:
+        throughput(args, models_dir)
+    with tempfile.TemporaryDirectory(prefix="kreview-bench-score-") as tmp:
+        if args.sizes:
+            memory(args, models_dir, Path(tmp))
+        if args.ray:
+            engines(args, Path(tmp))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ returns a JSON-ready dict whose ``primary`` key names the number promotion compa
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+log = logging.getLogger("kreview.models.evaluate")
 PRIMARY = {"sentiment": "accuracy", "emotion": "macro_f1", "similarity": "pearson"}
 THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.025), 3)
 SIMILARITY_GRID = np.round(np.arange(1.0, 4.51, 0.1), 2)
@@ -115,13 +117,16 @@ def _pyplot() -> Any:
 
     matplotlib.use("Agg")  # files only; never a display
     import matplotlib.pyplot as plt
-    from matplotlib import font_manager
 
-    # Emotion names are Korean: use a Hangul font when one is installed (fonts-nanum).
-    for font in font_manager.fontManager.ttflist:
-        if "Nanum" in font.name or "Noto Sans CJK" in font.name:
-            plt.rcParams["font.family"] = font.name
-            break
+    from etl.report.fonts import HangulFontMissing, hangul_font
+
+    # Emotion names are Korean: draw with a Hangul font (found as the report finds one: the
+    # font cache misses fonts installed after it was written). Without one, training goes on
+    # and the labels show as boxes (each bar keeps its index).
+    try:
+        plt.rcParams["font.family"] = [hangul_font(), "DejaVu Sans"]
+    except HangulFontMissing as exc:
+        log.warning("plots: %s; Korean labels will show as boxes", exc)
     plt.rcParams["axes.unicode_minus"] = False
     return plt
 

@@ -107,9 +107,15 @@ def rect(x: float, y: float, w: float, h: float, fill: str, value: Any = None) -
 
 
 def y_axis(
-    g: Glyphs, f: Frame, ticks: Sequence[float], title: str, *, right: bool = False,
-    color: str = AXIS, grid: bool = True,
-) -> list[str]:  # fmt: skip
+    g: Glyphs,
+    f: Frame,
+    ticks: Sequence[float],
+    title: str,
+    *,
+    right: bool = False,
+    color: str = AXIS,
+    grid: bool = True,
+) -> list[str]:
     """Ticks, labels and title of a vertical axis on the left (or right) of the plot."""
     lo, hi = ticks[0], ticks[-1]
     x = f.x1 if right else f.x0
@@ -120,13 +126,20 @@ def y_axis(
             out.append(line(f.x0, y, f.x1, y, GRID))
         out.append(line(x, y, x + (4 if right else -4), y, color))
         out.append(
-            g.text(tick_label(v, ticks), x + (7 if right else -7), y + TICK * 0.35, size=TICK,
-                   anchor="start" if right else "end", fill=color)
-        )  # fmt: skip
+            g.text(
+                tick_label(v, ticks),
+                x + (7 if right else -7),
+                y + TICK * 0.35,
+                size=TICK,
+                anchor="start" if right else "end",
+                fill=color,
+            )
+        )
     widest = max(g.outline(tick_label(v, ticks), TICK).x1 for v in ticks)
     tx = x + 12 + widest + LABEL if right else x - 12 - widest
-    out.append(g.text(title, tx, (f.y0 + f.y1) / 2, size=LABEL, anchor="middle", rotate=True,
-                      fill=color))  # fmt: skip
+    out.append(
+        g.text(title, tx, (f.y0 + f.y1) / 2, size=LABEL, anchor="middle", rotate=True, fill=color)
+    )
     return out
 
 
@@ -178,8 +191,9 @@ def emotion_profile(emotions: Sequence[Row], top_n: int, g: Glyphs) -> str:
         w = f.sx(r["mean_intensity"], 0, 1) - f.x0
         color = ACCENT if i < top_n else NEUTRAL
         out.append(rect(f.x0, y + 2, w, row_h - 4, color, r["mean_intensity"]))
-        out.append(g.text(r["emotion"], f.x0 - 6, y + row_h / 2 + TICK * 0.35, size=TICK,
-                          anchor="end"))  # fmt: skip
+        out.append(
+            g.text(r["emotion"], f.x0 - 6, y + row_h / 2 + TICK * 0.35, size=TICK, anchor="end")
+        )
     out.append(line(f.x0, f.y0, f.x0, f.y1))
     ticks = [i / 5 for i in range(6)]
     out += x_axis(
@@ -194,8 +208,13 @@ def _date_ticks(days: Sequence[date], first: date, span: int, f: Frame) -> list[
     else:  # six evenly spaced dates
         picked = [date.fromordinal(first.toordinal() + round(span * i / 5)) for i in range(6)]
     fmt = "%m-%d" if span <= 180 else "%Y-%m"
-    return [(f.sx(d.toordinal(), first.toordinal() - 0.5, first.toordinal() + span + 0.5),
-             d.strftime(fmt)) for d in picked]  # fmt: skip
+    return [
+        (
+            f.sx(d.toordinal(), first.toordinal() - 0.5, first.toordinal() + span + 0.5),
+            d.strftime(fmt),
+        )
+        for d in picked
+    ]
 
 
 def trend(days: Sequence[Row], g: Glyphs) -> str:
@@ -216,11 +235,14 @@ def trend(days: Sequence[Row], g: Glyphs) -> str:
     scores = [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
     out += y_axis(g, f, scores, "title score 점수 (0–10)", right=True, color=ACCENT, grid=False)
     pts = [
-        (f.sx(r["day"].toordinal(), lo, hi), f.sy(r["title_score_0_10"], 0, 10),
-         r["title_score_0_10"])
+        (
+            f.sx(r["day"].toordinal(), lo, hi),
+            f.sy(r["title_score_0_10"], 0, 10),
+            r["title_score_0_10"],
+        )
         for r in days
         if r["title_score_0_10"] is not None
-    ]  # fmt: skip
+    ]
     if pts:
         coords = " ".join(f"{coord(x)},{coord(y)}" for x, y, _ in pts)
         out.append(

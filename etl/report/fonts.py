@@ -1,8 +1,9 @@
 """A font with Hangul glyphs for the charts, found through matplotlib's font manager.
 
-Charts are drawn with their text turned into paths, so the report shows Korean labels on any
-machine; the font only has to exist where the report is built. Without one, matplotlib would
-draw empty boxes (tofu) and only warn: we stop instead, naming the package to install.
+Charts are drawn with their text turned into paths (etl/report/glyphs.py), so the report shows
+Korean labels on any machine; the font only has to exist where the report is built. Without
+one, the labels would be empty boxes (tofu): the report stops instead, naming the package to
+install. Training plots (models/evaluate.py) use the same font and only warn without one.
 """
 
 from __future__ import annotations

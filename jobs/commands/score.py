@@ -20,6 +20,12 @@ def score(
     device: Annotated[str | None, typer.Option(help="auto | cpu | cuda")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Texts per encoder batch.")] = None,
     quantize: Annotated[str | None, typer.Option(help="none | int8 (CPU only)")] = None,
+    engine: Annotated[
+        str | None, typer.Option(help="local | ray (Ray Data actors, one per GPU or CPU slot)")
+    ] = None,
+    ray_address: Annotated[
+        str | None, typer.Option(help="Ray cluster to use with --engine ray (default: a local one)")
+    ] = None,
 ) -> None:
     """Score clean reviews not yet scored by the current models; recluster changed titles."""
     st = state(ctx)
@@ -28,8 +34,18 @@ def score(
             "scoring.device": device,
             "scoring.batch_size": batch_size,
             "scoring.quantize": quantize,
+            "scoring.engine": engine,
+            "scoring.ray.address": ray_address,
         }
     )
+    if cfg.scoring.engine == "ray":
+        from models.score_ray import RayMissing, require_ray
+
+        try:
+            require_ray()
+        except RayMissing as exc:
+            sys.stderr.write(f"kreview: {exc}\n")
+            raise typer.Exit(2) from None
     from models import score as score_stage  # torch loads only when scoring
 
     with Run(cfg, "score", show_progress=not st.quiet) as run:

@@ -52,8 +52,9 @@ CHUNK_ROWS = 64  # the smallest chunk the scorer accepts: several chunks per run
 
 SCENARIOS: dict[str, list[KillPoint]] = {
     "clean": [
-        KillPoint("etl.clean:clean_latest", "return"),  # a chunk read and normalized, nothing written
-        # in the open transaction: reviews merged and rejects quarantined, spam not yet
+        # a chunk read and normalized (in the prefetch thread), nothing written
+        KillPoint("etl.clean:clean_latest", "return"),
+        # in the open transaction: the first chunk merged into reviews, quarantine not yet
         KillPoint("jobs.sqlfiles:run_script", "return", 2, callers=("etl.clean:_write",)),
         KillPoint("etl.clean:_write", "return"),  # every write done, COMMIT not yet
         KillPoint("etl.clean:run", "return"),  # committed, the ledger not yet told
