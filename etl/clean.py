@@ -312,12 +312,22 @@ def _write(
     run_script(con, "clean/prior_versions.sql")
     con.unregister("batch_keys")
     phases.done("prior")
+    known_keys = pl.from_arrow(con.sql("SELECT source, review_id FROM prior").to_arrow_table())
     for batch in batches:
         phases.done("normalize_wait")
         totals.add(batch)
-        con.register("batch", batch.kept.to_arrow())
-        run_script(con, "clean/merge_reviews.sql")
-        con.unregister("batch")
+        fresh = batch.kept
+        if known_keys.height:
+            # New versions of stored reviews go through the merge; the rest is a plain insert.
+            known = fresh.join(known_keys, on=KEY, how="semi")
+            fresh = fresh.join(known_keys, on=KEY, how="anti")
+            if known.height:
+                con.register("batch", known.to_arrow())
+                run_script(con, "clean/merge_reviews.sql")
+                con.unregister("batch")
+        con.register("fresh", fresh.to_arrow())
+        run_script(con, "clean/insert_new.sql")
+        con.unregister("fresh")
         phases.done("merge")
     # A review whose latest version was rejected leaves reviews (latest version wins).
     rejected = totals.all_rejected()

@@ -1,4 +1,5 @@
--- Merge one cleaned chunk (registered as `batch`, one row per review) into reviews: the latest
+-- Merge the rows of a cleaned chunk whose review is already stored (registered as `batch`, one
+-- row per review; the others go through insert_new.sql) into reviews: the latest
 -- scraped version of a review wins; first_seen_run stays that of the first clean that saw it.
 -- `prior` (sql/clean/prior_versions.sql) holds the stored versions of this clean's reviews.
 
