@@ -135,6 +135,9 @@ class ScoringConfig(Frozen):
     top_emotions: int = Field(default=3, ge=1, le=44)
     # int8 dynamic quantization of the encoder's linear layers on CPU (never on CUDA).
     quantize: Literal["none", "int8"] = "none"
+    # Titles whose embeddings one query reads for reclustering (a query per title scanned the
+    # whole embeddings table each time).
+    cluster_read_titles: int = Field(default=256, ge=1)
     # local: this process scores. ray: Ray Data actors score Parquet partitions of the pending
     # reviews (models/score_ray.py); the same numbers, for corpora that outgrow one machine.
     engine: Literal["local", "ray"] = "local"

@@ -16,7 +16,7 @@ Two engines share every step but where the encoder runs: ``local`` (this process
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -244,12 +244,20 @@ def count_pending(con: duckdb.DuckDBPyConnection, versions: Versions) -> int:
 
 
 def recluster_title(
-    con: duckdb.DuckDBPyConnection, title_id: str, version: str, cfg: ScoringConfig, run_id: str
+    con: duckdb.DuckDBPyConnection,
+    title_id: str,
+    version: str,
+    cfg: ScoringConfig,
+    run_id: str,
+    rows: list[tuple[Any, ...]] | None = None,
 ) -> int:
-    """Recompute one title's clusters and members (one transaction). Returns clusters stored."""
-    rows = con.execute(
-        read_sql("score/title_embeddings.sql"), {"version": version, "title_id": title_id}
-    ).fetchall()
+    """Recompute one title's clusters and members (one transaction). Returns clusters stored.
+    ``rows``: the title's (review_key, text_norm, vector) as :func:`title_batches` reads them;
+    read here when not given."""
+    if rows is None:
+        rows = con.execute(
+            read_sql("score/title_embeddings.sql"), {"version": version, "title_id": title_id}
+        ).fetchall()
     keys = [r[0] for r in rows]
     dim = len(rows[0][2]) // 2 if rows else 0
     emb = blobs_to_float32([r[2] for r in rows], dim) if rows else np.zeros((0, 1), np.float32)
@@ -305,6 +313,25 @@ def recluster_title(
     return len(res.sizes)
 
 
+def title_batches(
+    con: duckdb.DuckDBPyConnection, titles: list[str], version: str, batch: int
+) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
+    """(title_id, its rows for :func:`recluster_title`) for every title, read ``batch`` titles
+    per query. Titles without embedded reviews come with no rows (their clusters are cleared)."""
+    for start in range(0, len(titles), batch):
+        chunk = titles[start : start + batch]
+        con.register("batch_titles", pa.table({"title_id": chunk}))
+        try:
+            found = con.execute(read_sql("score/titles_embeddings.sql"), {"version": version})
+            by_title: dict[str, list[tuple[Any, ...]]] = {}
+            for title_id, *row in found.fetchall():
+                by_title.setdefault(title_id, []).append(tuple(row))
+        finally:
+            con.unregister("batch_titles")
+        for title_id in chunk:
+            yield title_id, by_title.get(title_id, [])
+
+
 def stale_titles(con: duckdb.DuckDBPyConnection, version: str) -> list[str]:
     rows = con.execute(read_sql("score/stale_cluster_titles.sql"), {"version": version})
     return [r[0] for r in rows.fetchall()]
@@ -358,8 +385,11 @@ def score_stage(
         n_clusters = 0
         with _progress(ctx.show_progress and bool(titles)) as bar:
             task = bar.add_task("cluster", total=len(titles), rate="titles")
-            for title_id in titles:  # per title: each is its own clustering problem
-                n_clusters += recluster_title(con, title_id, versions.similarity, cfg, ctx.run_id)
+            batches = title_batches(con, titles, versions.similarity, cfg.cluster_read_titles)
+            for title_id, rows in batches:  # per title: each is its own clustering problem
+                n_clusters += recluster_title(
+                    con, title_id, versions.similarity, cfg, ctx.run_id, rows=rows
+                )
                 bar.advance(task)
         cluster_s = time.perf_counter() - t
         refresh_aggregates(con)  # title_scores follows the new scores

@@ -199,3 +199,31 @@ def test_shipped_defaults_install_into_a_fresh_registry(tmp_path: Path, trained:
     (other / "joint" / "20990101T000000Z-ffffff" / "heads.safetensors").write_bytes(b"x")
     with pytest.raises(ChecksumError):
         install_defaults(Registry(tmp_path / "fresh"), other)
+
+
+@pytest.mark.parametrize("read_titles", [1, 2])
+def test_batched_title_reads_give_the_clusters_of_per_title_reads(
+    tmp_path: Path, trained: Path, read_titles: int
+) -> None:
+    """Reclustering reads several titles' embeddings per query; the clusters are those that
+    reading one title at a time gives."""
+    batched = make_cfg(tmp_path / "b", trained, **{"scoring.cluster_read_titles": read_titles})
+    items = corpus(40) + [(f"d{i}", "dup", "최고 명작 강추 영화") for i in range(3)]
+    add_reviews(batched, "a", items)
+    run_score(batched)
+    got = q(batched, "SELECT * EXCLUDE (computed_at, run_id) FROM clusters ORDER BY ALL")
+    members = q(batched, "SELECT * FROM cluster_members ORDER BY ALL")
+    assert got and members
+    wh = Warehouse(batched.warehouse.root)
+    from jobs.catalog import open_writer
+
+    with open_writer(wh) as con:
+        version = con.execute("SELECT DISTINCT similarity_version FROM clusters").fetchone()[0]
+        titles = score.stale_titles(con, version) or [
+            r[0] for r in con.execute("SELECT DISTINCT title_id FROM reviews").fetchall()
+        ]
+        for title_id in titles:  # the per-title path: each title reads its own rows
+            score.recluster_title(con, title_id, version, batched.scoring, "again")
+    again = q(batched, "SELECT * EXCLUDE (computed_at, run_id) FROM clusters ORDER BY ALL")
+    assert again == got
+    assert q(batched, "SELECT * FROM cluster_members ORDER BY ALL") == members
