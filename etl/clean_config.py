@@ -16,4 +16,6 @@ class CleanConfig(Frozen):
     spam_min_chars: int = Field(default=20, ge=1)
     # Raw files are cleaned in chunks of about this many rows: the next chunk is normalized
     # (Polars) while the previous one is written (DuckDB), and memory stays flat as raw grows.
-    chunk_rows: int = Field(default=100_000, ge=1)
+    # At least two DuckDB row groups (2 x 122,880): an insert of ~1 row group is buffered and
+    # written at COMMIT (4 chunks of 123k rows: COMMIT 1.1 s; 2 of 247k: 0.06 s).
+    chunk_rows: int = Field(default=262_144, ge=1)
