@@ -48,24 +48,6 @@ KEY = ["source", "review_id"]
 _FILE, _ROW = "__file", "__row"  # where a raw row sits: file number in the clean, row in it
 
 
-def latest_versions(raw: pl.DataFrame) -> pl.DataFrame:
-    """One row per (source, review_id): the latest scraped version, with the first run that saw
-    the review as ``first_seen_run`` and the latest one as ``last_seen_run``. Ties (same
-    scrape time and run) go to the row that comes last in ``raw``."""
-    if raw.select(pl.struct(KEY).n_unique()).item() == raw.height:
-        # Usual case, no review twice: nothing to sort (a third of the stage's time otherwise).
-        latest = raw.with_columns(first_seen_run=pl.col("run_id"))
-    else:
-        latest = (
-            raw.with_row_index(_ROW)
-            .with_columns(first_seen_run=pl.col("run_id").min().over(KEY))
-            .sort("scraped_at", "run_id", _ROW, nulls_last=False)
-            .unique(subset=KEY, keep="last", maintain_order=True)
-            .drop(_ROW)
-        )
-    return latest.rename({"text": "text_raw", "run_id": "last_seen_run"})
-
-
 def _reason_expr(cfg: CleanConfig) -> pl.Expr:
     """Why a normalized row is rejected (null = kept). First matching reason wins."""
     rating_bad = pl.col("rating").is_not_null() & ~pl.col("rating").is_between(0, 10)
@@ -82,13 +64,8 @@ def _reason_expr(cfg: CleanConfig) -> pl.Expr:
     )
 
 
-def clean_frame(raw: pl.DataFrame, cfg: CleanConfig) -> CleanBatch:
-    """Pure: raw records (RAW_SCHEMA) -> rows for ``reviews`` and rows for ``quarantine``."""
-    return clean_latest(latest_versions(raw), cfg, rows_in=raw.height)
-
-
 def clean_latest(latest: pl.DataFrame, cfg: CleanConfig, rows_in: int) -> CleanBatch:
-    """Pure: one version per review (:func:`latest_versions`' output) -> normalized, judged
+    """Pure: one version per review (:func:`read_latest`'s output) -> normalized, judged
     rows for ``reviews`` and for ``quarantine``."""
     normed = normalize_frame(
         latest.with_columns(pl.col("text_raw").fill_null("")), "text_raw", max_chars=cfg.max_chars
@@ -173,7 +150,9 @@ def latest_rows(keys: pl.DataFrame) -> pl.DataFrame | None:
     )
 
 
-def read_latest(files: list[Path], numbers: list[int], winners: pl.DataFrame | None):
+def read_latest(
+    files: list[Path], numbers: list[int], winners: pl.DataFrame | None
+) -> tuple[int, pl.DataFrame]:
     """The chunk's raw rows that are the latest version of their review (see latest_rows)."""
     parts = [read_raw([files[i]]) for i in numbers]
     if winners is None:

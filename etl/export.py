@@ -20,6 +20,7 @@ from typing import Any
 import duckdb
 import pyarrow.parquet as pq
 
+from etl.snapshots import point_latest, prune
 from etl.views import create_views
 from jobs.catalog import open_writer
 from jobs.ledger import StageResult
@@ -145,30 +146,8 @@ def write_export(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _point_latest(out_dir, final)
+    point_latest(out_dir, final)
     return ExportResult(final, manifest)
-
-
-def _point_latest(out_dir: Path, final: Path) -> None:
-    link = out_dir / "latest"
-    tmp_link = out_dir / ".latest.tmp"
-    if tmp_link.is_symlink() or tmp_link.exists():
-        tmp_link.unlink()
-    tmp_link.symlink_to(final.name)
-    tmp_link.replace(link)  # atomic swap of the pointer
-
-
-def prune(out_dir: Path, keep: int) -> list[Path]:
-    """Remove all but the newest ``keep`` snapshots (run ids sort by time)."""
-    snaps = sorted(
-        p
-        for p in out_dir.iterdir()
-        if p.is_dir() and not p.name.startswith(".") and not p.is_symlink()
-    )
-    gone = snaps[:-keep] if len(snaps) > keep else []
-    for path in gone:
-        shutil.rmtree(path)
-    return gone
 
 
 def verify_manifest(folder: Path) -> list[str]:

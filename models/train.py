@@ -429,7 +429,9 @@ def train(
         val_score=score,
         history=pos.history,
         steps=pos.step,
-        epochs_run=round(pos.examples / max(1, sum(len(t) for t in tokenized.values())), 3),
+        epochs_run=round(
+            pos.examples / max(1, sum(len(t) * hyper.repeats(n) for n, t in tokenized.items())), 3
+        ),
         examples=pos.examples,
         train_seconds=pos.train_seconds,
         stopped_early=stopped_early,

@@ -34,6 +34,7 @@ from etl.report.queries import (
     page_title_ids,
     select_titles,
 )
+from etl.snapshots import point_latest, prune
 from jobs import ledger
 from jobs.catalog import open_reader
 from jobs.ledger import StageResult
@@ -187,28 +188,6 @@ def _swap_in(tmp: Path, final: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _point_latest(out_dir: Path, final: Path) -> None:
-    link = out_dir / "latest"
-    tmp_link = out_dir / f".latest-{os.getpid()}"
-    if tmp_link.is_symlink() or tmp_link.exists():
-        tmp_link.unlink()
-    tmp_link.symlink_to(final.name)
-    tmp_link.replace(link)  # atomic swap of the pointer
-
-
-def prune(out_dir: Path, keep: int) -> list[Path]:
-    """Remove all but the newest ``keep`` reports (run ids sort by time)."""
-    reports = sorted(
-        p
-        for p in out_dir.iterdir()
-        if p.is_dir() and not p.name.startswith(".") and not p.is_symlink()
-    )
-    gone = reports[:-keep] if len(reports) > keep else []
-    for path in gone:
-        shutil.rmtree(path)
-    return gone
-
-
 def _size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
@@ -236,7 +215,7 @@ def write_report(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _point_latest(out_dir, final)
+    point_latest(out_dir, final)
     seconds["write"] = time.perf_counter() - t
     return ReportResult(final, n_pages, len(data.index), size, n_plots, seconds)
 

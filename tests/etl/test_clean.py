@@ -178,14 +178,19 @@ def test_chunked_clean_equals_one_pass(tmp_path, clean_env, chunk_rows: int) -> 
     assert result.details["duplicates_in_batch"] == 3
 
 
-def test_latest_versions_fast_path_matches_sorting() -> None:
+def test_latest_rows_pick_the_newest_version_and_keep_the_first_run() -> None:
     import polars as pl
 
-    unique = pl.DataFrame([record(str(i), f"리뷰 {i}") for i in range(5)])
-    out = clean.latest_versions(unique)
-    assert out["first_seen_run"].to_list() == out["last_seen_run"].to_list()
-    assert out["review_id"].to_list() == [str(i) for i in range(5)]
-    dup = pl.concat([unique, unique.with_columns(text=pl.lit("새 버전"), run_id=pl.lit("z-run"))])
-    out = clean.latest_versions(dup).sort("review_id")
-    assert out.height == 5 and set(out["text_raw"]) == {"새 버전"}
-    assert set(out["first_seen_run"]) == {"20261101T030000Z-aaaaaa"}
+    keys = pl.DataFrame([record(str(i), f"리뷰 {i}") for i in range(5)]).select(
+        "source", "review_id", "scraped_at", "run_id", pl.lit(0, pl.Int32).alias("__file")
+    )
+    assert clean.latest_rows(keys) is None  # no review twice: every row is its latest
+    newer = keys.with_columns(
+        pl.col("scraped_at") + timedelta(hours=1),
+        run_id=pl.lit("z-run"),
+        __file=pl.lit(1, pl.Int32),
+    )
+    winners = clean.latest_rows(pl.concat([keys, newer])).sort("__row")
+    assert winners["__file"].to_list() == [1] * 5  # the second file's versions win
+    assert winners["__row"].to_list() == [0, 1, 2, 3, 4]
+    assert set(winners["first_seen_run"]) == {"20261101T030000Z-aaaaaa"}

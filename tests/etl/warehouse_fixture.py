@@ -41,30 +41,36 @@ def build(root: Path) -> Warehouse:
     return wh
 
 
+def insert_review(
+    con: duckdb.DuckDBPyConnection,
+    rid: str,
+    tid: str,
+    title: str,
+    source: str,
+    rating: float | None,
+    day: int,
+    text_raw: str,
+    text_norm: str,
+) -> str:
+    """One clean review (features fixed), written on ``day`` of the fixture's month; its key."""
+    k = key(rid, source)
+    con.execute(
+        "INSERT INTO reviews (review_key, source, review_id, title_id, title, source_title_id,"
+        " rating, text_raw, text_norm, laugh_count, cry_count, emoji_count, emojis,"
+        " text_rating, hangul_ratio, length, truncated, author_hash, written_at, likes,"
+        " spoiler, url, scraped_at, first_seen_run, last_seen_run) VALUES"
+        " (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, [], NULL, 1.0, 4, false, 'h', ?, 0, false,"
+        " 'u', ?, 'run0', 'run0')",
+        [k, source, rid, tid, title, f"{source}-{tid}", rating, text_raw, text_norm,
+         T.replace(day=day), T],
+    )  # fmt: skip
+    return k
+
+
 def fill(con: duckdb.DuckDBPyConnection) -> None:
     for rid, tid, title, source, rating, day, scored in REVIEWS:
-        k = key(rid, source)
-        written = T.replace(day=day)
-        con.execute(
-            "INSERT INTO reviews (review_key, source, review_id, title_id, title, source_title_id,"
-            " rating, text_raw, text_norm, laugh_count, cry_count, emoji_count, emojis,"
-            " text_rating, hangul_ratio, length, truncated, author_hash, written_at, likes,"
-            " spoiler, url, scraped_at, first_seen_run, last_seen_run) VALUES"
-            " (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, [], NULL, 1.0, 4, false, 'h', ?, 0, false,"
-            " 'u', ?, 'run0', 'run0')",
-            [
-                k,
-                source,
-                rid,
-                tid,
-                title,
-                f"{source}-{tid}",
-                rating,
-                f"<b>{rid}</b> 리뷰",
-                f"{rid} 리뷰",
-                written,
-                T,
-            ],
+        k = insert_review(
+            con, rid, tid, title, source, rating, day, f"<b>{rid}</b> 리뷰", f"{rid} 리뷰"
         )
         if scored:
             sentiment, p, point, emo = scored

@@ -81,13 +81,16 @@ SCENARIOS: dict[str, list[KillPoint]] = {
     ],
     "export": [
         KillPoint("etl.export:_describe", "return", 3),  # a half-written temp snapshot
-        KillPoint("etl.export:_point_latest", "call"),  # snapshot in place, latest not moved
-        KillPoint("etl.export:prune", "call"),  # latest moved, old snapshots not pruned
+        # snapshot in place, latest not moved
+        KillPoint("etl.snapshots:point_latest", "call", callers=("etl.export:write_export",)),
+        # latest moved, old snapshots not pruned
+        KillPoint("etl.snapshots:prune", "call", callers=("etl.export:run",)),
         KillPoint("etl.export:run", "return"),  # exported, the ledger not yet told
     ],
     "report": [
         KillPoint("etl.report.build:write_page", "return", 3),  # a half-written temp report
-        KillPoint("etl.report.build:_point_latest", "call"),  # report in place, latest not moved
+        # report in place, latest not moved
+        KillPoint("etl.snapshots:point_latest", "call", callers=("etl.report.build:write_report",)),
         KillPoint("etl.report.build:run", "return"),  # reported, the ledger not yet told
     ],
 }

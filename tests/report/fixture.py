@@ -30,17 +30,7 @@ EMO_METRICS = {"primary": "macro_f1", "macro_f1": 0.31, "macro_auroc": 0.58, "pe
 
 
 def _insert(con, rid, tid, title, source, rating, day, text, scored) -> None:
-    k = fx.key(rid, source)
-    con.execute(
-        "INSERT INTO reviews (review_key, source, review_id, title_id, title, source_title_id,"
-        " rating, text_raw, text_norm, laugh_count, cry_count, emoji_count, emojis,"
-        " text_rating, hangul_ratio, length, truncated, author_hash, written_at, likes,"
-        " spoiler, url, scraped_at, first_seen_run, last_seen_run) VALUES"
-        " (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, [], NULL, 1.0, 4, false, 'h', ?, 0, false,"
-        " 'u', ?, 'run0', 'run0')",
-        [k, source, rid, tid, title, f"{source}-{tid}", rating, text, text, fx.T.replace(day=day),
-         fx.T],
-    )  # fmt: skip
+    k = fx.insert_review(con, rid, tid, title, source, rating, day, text, text)
     sentiment, p, point, emo = scored
     labels = dict(con.execute("SELECT idx, label FROM emotion_labels").fetchall())
     vec = [emo.get(i, 0.01) for i in range(44)]

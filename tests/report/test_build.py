@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from etl.report.build import ReportResult, ViewsMissing, build_report, prune
+from etl.report.build import ReportResult, ViewsMissing, build_report
 from etl.report.fonts import HangulFontMissing
 from etl.report.pages import title_file
+from etl.snapshots import prune
 from jobs import pipeline
 from jobs.catalog import open_reader, open_writer
 from jobs.config import AppConfig, load_config
