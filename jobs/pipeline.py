@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import import_module
 
 from jobs import ledger
 from jobs.catalog import CatalogMissing, open_reader
@@ -19,37 +20,25 @@ from jobs.ledger import StageResult
 from jobs.runner import Run, StageContext
 from jobs.warehouse import Warehouse
 
-STAGES = ("scrape", "clean", "score", "views", "export", "report")
+# Stage -> the module whose ``run(ctx)`` does it, imported only when the stage runs (torch
+# for score), in pipeline order.
+STAGE_MODULES = {
+    "scrape": "etl.scrape",
+    "clean": "etl.clean",
+    "score": "models.score",
+    "views": "etl.views",
+    "export": "etl.export",
+    "report": "etl.report.build",
+}
+STAGES = tuple(STAGE_MODULES)
 RUN_COMMAND = "run"
 
 
 def _stage(name: str) -> Callable[[StageContext], StageResult]:
-    """The stage's entry point, imported only when the stage runs (torch for score)."""
-    if name == "scrape":
-        from etl import scrape
-
-        return scrape.run
-    if name == "clean":
-        from etl import clean
-
-        return clean.run
-    if name == "score":
-        from models import score
-
-        return score.run
-    if name == "views":
-        from etl import views
-
-        return views.run
-    if name == "export":
-        from etl import export
-
-        return export.run
-    if name == "report":
-        from etl import report
-
-        return report.run
-    raise ValueError(f"unknown stage {name!r} (stages: {', '.join(STAGES)})")
+    """The stage's entry point."""
+    if name not in STAGE_MODULES:
+        raise ValueError(f"unknown stage {name!r} (stages: {', '.join(STAGES)})")
+    return import_module(STAGE_MODULES[name]).run
 
 
 @dataclass(frozen=True)
