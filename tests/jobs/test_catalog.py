@@ -47,6 +47,35 @@ def test_failed_migration_rolls_back(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert [r[0] for r in con.execute("SELECT version FROM schema_version").fetchall()] == [1]
 
 
+def test_text_uncompressed_migration_keeps_every_review(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A catalog made before 0007 (compressed text), with reviews in it: after the rebuild the
+    # same rows are there, in the same column order, and the text is stored uncompressed.
+    from tests.etl.warehouse_fixture import insert_review
+
+    every = sqlfiles.migrations()
+    monkeypatch.setattr(catalog, "migrations", lambda: tuple(m for m in every if m.version < 7))
+    con = duckdb.connect(str(tmp_path / "t.duckdb"))
+    migrate(con)
+    for i in range(300):
+        insert_review(
+            con, str(i), f"t{i % 7}", "제목", "naver", 8.0, 1, f"리뷰 {i}ㅋㅋㅋ", f"리뷰 {i}ㅋㅋ"
+        )
+    before = con.execute("SELECT * FROM reviews ORDER BY review_key").fetchall()
+    columns = [r[0] for r in con.execute("DESCRIBE reviews").fetchall()]
+    monkeypatch.setattr(catalog, "migrations", lambda: every)
+    assert [m.version for m in migrate(con)] == [m.version for m in every if m.version >= 7]
+    con.execute("CHECKPOINT")  # storage_info describes checkpointed segments
+    assert con.execute("SELECT * FROM reviews ORDER BY review_key").fetchall() == before
+    assert [r[0] for r in con.execute("DESCRIBE reviews").fetchall()] == columns
+    text_segments = con.execute(
+        "SELECT DISTINCT compression FROM pragma_storage_info('reviews')"
+        " WHERE column_name IN ('text_raw', 'text_norm') AND segment_type = 'VARCHAR'"
+    ).fetchall()
+    assert text_segments == [("Uncompressed",)]
+
+
 def test_reader_without_catalog_says_so(cfg: AppConfig) -> None:
     with (
         pytest.raises(CatalogMissing, match="no catalog"),
