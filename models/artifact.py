@@ -46,7 +46,7 @@ class EvalSet:
     normalized: bool = True  # texts went through etl.normalize
 
 
-def _json(path: Path, data: Mapping[str, Any]) -> None:
+def write_json(path: Path, data: Mapping[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", "utf-8")
 
 
@@ -113,7 +113,7 @@ def write_artifact(
         },
         "data": {t: dict(d) for t, d in data.items()},
     }
-    _json(folder / "config.json", config)
+    write_json(folder / "config.json", config)
     metrics = {
         "held_out": {
             t: {"eval_set": asdict(eval_sets[t]), "metrics": dict(m)} for t, m in held_out.items()
@@ -122,7 +122,7 @@ def write_artifact(
         "val_score": result.val_score,
         "history": result.history,
     }
-    _json(folder / "metrics.json", metrics)
+    write_json(folder / "metrics.json", metrics)
     plots = write_plots(folder, result.history, held_out)
     (folder / "card.md").write_text(model_card(config, metrics, plots, draft.ref), encoding="utf-8")
 

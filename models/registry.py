@@ -310,6 +310,13 @@ class Registry:
             if cur.ref == cand.ref:
                 out.append(Comparison(task, metric, value, cur.ref, value, "already current", True))
                 continue
+            refit = cand.config.get("refit") or {}
+            if refit.get("from") == cur.ref and task not in refit.get("tasks", ()):
+                # A head refit (models/refit.py) of the current version: this task's encoder
+                # and head are the current ones, byte for byte.
+                how = "unchanged (head refit of the current version)"
+                out.append(Comparison(task, metric, value, cur.ref, value, how, True))
+                continue
             cur_entry = cur.held_out(task)
             cur_value: float | None = None
             how = "current model has no held-out metrics"

@@ -106,31 +106,59 @@ class PreparedTask:
 
 
 def prepare_task(task: str, req: TrainRequest, wh: Warehouse, wait_s: float) -> PreparedTask:
-    specs = list(req.data[task])
+    return prepare_data(
+        task,
+        list(req.data[task]),
+        wh,
+        eval_path=req.eval_data.get(task),
+        normalize=req.normalize,
+        limit=req.limit,
+        eval_limit=req.eval_limit,
+        val_fraction=req.val_fraction,
+        max_val_rows=req.max_val_rows,
+        seed=req.loop.seed,
+        wait_s=wait_s,
+    )
+
+
+def prepare_data(
+    task: str,
+    specs: Sequence[str],
+    wh: Warehouse,
+    *,
+    eval_path: str | None = None,
+    normalize: bool = True,
+    limit: int | None = None,
+    eval_limit: int | None = None,
+    val_fraction: float = 0.1,
+    max_val_rows: int = 2000,
+    seed: int = 0,
+    wait_s: float = 5.0,
+) -> PreparedTask:
+    """A task's training rows (sampled to ``limit``), its validation split and its held-out
+    set (``eval_path``, else the file beside the first spec, else the validation split)."""
     if not specs:
         raise DataError(f"no training data given for {task}")
-    full = concat([read_data(task, s, wh, wait_s=wait_s, normalize=req.normalize) for s in specs])
-    ex = full.sample(req.limit, SAMPLE_SEED)
-    train_ex, val_ex = split_validation(ex, req.val_fraction, req.max_val_rows, req.loop.seed)
-    eval_path = req.eval_data.get(task) or default_eval_path(task, specs[0])
-    if eval_path:
-        held_full = read_data(task, str(eval_path), wh, wait_s=wait_s, normalize=req.normalize)
-        held = held_full.sample(req.eval_limit, SAMPLE_SEED)
-        source = str(Path(eval_path).resolve()) if eval_path != "warehouse" else "warehouse"
+    full = concat([read_data(task, s, wh, wait_s=wait_s, normalize=normalize) for s in specs])
+    ex = full.sample(limit, SAMPLE_SEED)
+    train_ex, val_ex = split_validation(ex, val_fraction, max_val_rows, seed)
+    held_path = eval_path or default_eval_path(task, specs[0])
+    if held_path:
+        held_full = read_data(task, str(held_path), wh, wait_s=wait_s, normalize=normalize)
+        held = held_full.sample(eval_limit, SAMPLE_SEED)
+        source = str(Path(held_path).resolve()) if held_path != "warehouse" else "warehouse"
     else:
         log.warning("%s: no held-out file; the validation split stands in for it", task)
         held, source = val_ex, VALIDATION_AS_HELD_OUT
-    eval_set = EvalSet(
-        source, len(held), held.fingerprint(), req.eval_limit, SAMPLE_SEED, req.normalize
-    )
+    eval_set = EvalSet(source, len(held), held.fingerprint(), eval_limit, SAMPLE_SEED, normalize)
     info = {
         "train": " + ".join(specs),
         "rows_read": len(full),
         "train_rows": len(train_ex),
         "val_rows": len(val_ex),
-        "limit": req.limit,
+        "limit": limit,
         "held_out": source,
-        "normalized": req.normalize,
+        "normalized": normalize,
     }
     return PreparedTask(TaskSplit(train_ex, val_ex), held, eval_set, info)
 

@@ -236,3 +236,96 @@ def sync(ctx: typer.Context) -> None:
     console.print(note)
     if not done:
         raise typer.Exit(3)
+
+
+@models_app.command("refit-head")
+def refit_head(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="<kind>/<version> or a version id to start from.")],
+    data: Annotated[
+        list[str],
+        typer.Option(
+            "--data", help="task=PATH, the head to refit and its training file (repeatable)."
+        ),
+    ],
+    eval_data: Annotated[
+        list[str] | None,
+        typer.Option("--eval-data", help="task=PATH held-out file (default: the one beside)."),
+    ] = None,
+    epochs: Annotated[int, typer.Option(min=1)] = 30,
+    lr: Annotated[float, typer.Option(min=0.0)] = 1e-3,
+    weight_decay: Annotated[float, typer.Option(min=0.0)] = 1e-2,
+    batch_size: Annotated[int, typer.Option(min=1)] = 256,
+    seed: int = 0,
+    limit: Annotated[int | None, typer.Option(help="Training rows per task (sample).")] = None,
+    eval_limit: Annotated[int | None, typer.Option(help="Held-out rows (sample).")] = None,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+    promote: Annotated[bool, typer.Option(help="Run the promotion gate.")] = True,
+    force: Annotated[bool, typer.Option("--force", help="Promote even if not better.")] = False,
+) -> None:
+    """New sentiment/emotion heads on a version's encoder (unchanged), as a new version.
+
+    The encoder's pooled vectors are computed once and a linear head is trained on them for
+    --epochs passes; the epoch with the best validation metric is kept. Cheap (minutes on a
+    CPU) where a joint run left a small task's head underfit.
+    """
+    from models.data import DataError
+    from models.refit import REFITTABLE, RefitSettings, refit_heads
+
+    def pairs(option: str, specs: list[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for spec in specs:
+            task, sep, path = spec.partition("=")
+            if not sep or task not in REFITTABLE or not path:
+                raise fail(f"{option} {spec}: expected task=PATH (task: {', '.join(REFITTABLE)})")
+            out[task] = path
+        return out
+
+    train_data = pairs("--data", data)
+    held = pairs("--eval-data", eval_data or [])
+    cfg = state(ctx).config()
+    wh = Warehouse(cfg.warehouse.root)
+    settings = RefitSettings(
+        epochs=epochs, lr=lr, weight_decay=weight_decay, batch_size=batch_size, seed=seed
+    )
+    try:
+        out = refit_heads(
+            wh,
+            ref,
+            {t: [p] for t, p in train_data.items()},
+            settings=settings,
+            eval_data=held,
+            limit=limit,
+            eval_limit=eval_limit,
+            device=device,
+            promote=promote,
+            force=force,
+            min_delta=cfg.models.promote_min_delta,
+        )
+    except (DataError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    except (RegistryError, BaseUnavailable, BaseMismatch) as exc:
+        raise fail(str(exc), 1) from None
+    table = Table(title=f"refitted {out.info.ref}", title_justify="left")
+    for col in ("task", "best epoch", "validation", "held-out"):
+        table.add_column(col)
+    for task, fit in out.fitted.items():
+        val, held_m = fit.val_metrics, out.held_out[task]
+        table.add_row(
+            task,
+            f"{fit.best_epoch} / {epochs}",
+            f"{val['primary']} {val[val['primary']]:.4f}",
+            _metrics_line(held_m),
+        )
+    console.print(table)
+    if out.decision is not None:
+        verdict = "current" if out.decision.promoted else "not promoted"
+        console.print(f"{out.info.ref}: {verdict} ({out.decision.reason})")
+    console.print(out.mirror_note)
+    if out.decision is not None and not out.decision.promoted:
+        raise typer.Exit(1)
+
+
+def _metrics_line(m: dict) -> str:
+    keys = [k for k in ("accuracy", "macro_f1", "micro_f1", "macro_auroc", "f1") if k in m]
+    return " · ".join(f"{k} {float(m[k]):.4f}" for k in keys)

@@ -1,0 +1,167 @@
+"""Head refit (models/refit.py, `kreview models refit-head`) on tiny joint models."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+import jobs.cli  # noqa: F401  (registers every command module)
+from jobs.app import app
+from jobs.config import AppConfig
+from jobs.warehouse import Warehouse
+from models.bundle import load_version
+from models.data import Examples
+from models.heads import ClassifierHead
+from models.refit import RefitSettings, fit_head, refit_heads
+from models.registry import Registry
+from models.workflow import run_training
+from tests.models.tiny_tasks import fast_request
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+TEXTS = ["최고 명작 영화", "별로 지루 ㅠㅠ", "배우 연출 좋아요", "돈 아까운 영화"]
+
+
+@pytest.fixture
+def wh(cfg: AppConfig) -> Warehouse:
+    return Warehouse(cfg.warehouse.root)
+
+
+def _joint(tiny_data: dict, tiny_base: Path, wh: Warehouse, **kw: object) -> str:
+    data = {t: [str(tiny_data[t])] for t in ("sentiment", "emotion", "similarity")}
+    # Few epochs: the emotion head is left underfit, as in the real joint run.
+    out = run_training(fast_request("joint", data, tiny_base, **kw), wh)
+    return out.info.ref
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _examples(x: np.ndarray, y: np.ndarray) -> Examples:
+    return Examples("emotion", tuple(str(i) for i in range(len(x))), y, None, ("a", "b", "c"))
+
+
+def test_fit_head_learns_and_folds_the_standardization() -> None:
+    # Separable multi-label data far from the origin and at a large scale: the head only
+    # learns it through the standardization, and the returned weights must work on raw input.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 8)).astype(np.float32)
+    y = np.stack([x[:, 0] > 0, x[:, 1] > 0.5, x[:, 0] + x[:, 2] < 0], axis=1).astype(np.float32)
+    raw = torch.from_numpy(x * 50.0 + 300.0)
+    head = ClassifierHead(8, 3, 0.0, multilabel=True)
+    before = head.proj.weight.detach().clone()
+    train, val = _examples(x[:300], y[:300]), _examples(x[300:], y[300:])
+    fit = fit_head(head, raw[:300], train, raw[300:], val, RefitSettings(epochs=40, lr=5e-2))
+    assert torch.equal(head.proj.weight, before)  # the given head is left alone
+    probs = torch.sigmoid(raw[300:] @ fit.weight.T + fit.bias).numpy()
+    pred = probs >= fit.threshold
+    assert (pred == y[300:].astype(bool)).mean() > 0.9
+    assert fit.val_metrics["macro_f1"] > 0.85
+    evals = [h for h in fit.history if h["kind"] == "eval"]
+    assert fit.best_epoch in {h["step"] for h in evals}
+    assert max(h["metric"] for h in evals) == pytest.approx(fit.val_metrics["macro_f1"])
+
+
+def test_refit_replaces_only_the_emotion_head_and_is_promoted(
+    tiny_data: dict, tiny_base: Path, wh: Warehouse
+) -> None:
+    src_ref = _joint(tiny_data, tiny_base, wh)
+    registry = Registry(wh.models_dir)
+    src = registry.get(src_ref)
+    out = refit_heads(
+        wh,
+        src_ref,
+        {"emotion": [str(tiny_data["emotion"])]},
+        settings=RefitSettings(epochs=30, lr=5e-2, batch_size=16, eval_every=5),
+        device="cpu",
+        force=True,  # tiny data: whether the refit wins is not the point here
+    )
+    new = out.info
+    assert new.kind == "joint" and new.ref != src_ref
+    assert new.config["refit"]["from"] == src_ref and new.config["refit"]["tasks"] == ["emotion"]
+    assert set(new.tasks) == set(src.tasks)
+    # adapter copied byte for byte; the sentiment head untouched; the emotion head new
+    adapter = src.config["weights"]["adapter"]
+    assert _sha(new.path / adapter) == _sha(src.path / adapter)
+    old_heads = load_file(str(src.path / "heads.safetensors"))
+    new_heads = load_file(str(new.path / "heads.safetensors"))
+    for k in ("sentiment.proj.weight", "sentiment.proj.bias"):
+        assert torch.equal(old_heads[k], new_heads[k])
+    assert not torch.equal(old_heads["emotion.proj.weight"], new_heads["emotion.proj.weight"])
+    # held-out metrics: emotion measured anew, the others carried over
+    assert new.held_out("emotion")["metrics"] == out.held_out["emotion"]
+    assert new.held_out("sentiment") == src.held_out("sentiment")
+    assert new.config["thresholds"]["emotion"] == out.fitted["emotion"].threshold
+    assert (new.path / "card.md").read_text(encoding="utf-8").count("Head refit") == 1
+    # scoring with the new version: sentiment identical, emotion from the new head
+    a = load_version(registry, src_ref, device="cpu")
+    b = load_version(registry, new.ref, device="cpu")
+    np.testing.assert_allclose(a.predict(TEXTS)["sentiment"], b.predict(TEXTS)["sentiment"])
+    assert not np.allclose(a.predict(TEXTS)["emotion"], b.predict(TEXTS)["emotion"])
+    assert registry.current()["emotion"]["ref"] == new.ref
+
+
+def test_gate_counts_tasks_a_refit_left_alone_as_unchanged(
+    tiny_data: dict, tiny_base: Path, wh: Warehouse
+) -> None:
+    src_ref = _joint(tiny_data, tiny_base, wh)
+    out = refit_heads(
+        wh,
+        src_ref,
+        {"emotion": [str(tiny_data["emotion"])]},
+        settings=RefitSettings(epochs=5, eval_every=5),
+        device="cpu",
+        promote=False,
+    )
+    registry = Registry(wh.models_dir)
+    by_task = {c.task: c for c in registry.compare(registry.get(out.info.ref))}
+    for task in ("sentiment", "similarity"):
+        assert by_task[task].beats and by_task[task].how.startswith("unchanged")
+    assert by_task["emotion"].how == "same held-out set"
+    assert by_task["emotion"].beats == (
+        by_task["emotion"].candidate > (by_task["emotion"].current or 0.0)
+    )
+
+
+def test_refit_refuses_what_it_cannot_do(tiny_data: dict, tiny_base: Path, wh: Warehouse) -> None:
+    src_ref = _joint(tiny_data, tiny_base, wh)
+    with pytest.raises(ValueError, match="only sentiment and emotion"):
+        refit_heads(wh, src_ref, {"similarity": [str(tiny_data["similarity"])]}, device="cpu")
+
+
+def test_cli_refit_head(
+    clean_env: None, tiny_data: dict, tiny_base: Path, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    runner = CliRunner()
+    root = tmp_path / "wh"
+    wh = Warehouse(root).ensure()
+    src_ref = _joint(tiny_data, tiny_base, wh)
+
+    def kreview(*args: str) -> tuple[int, str]:
+        res = runner.invoke(app, ["-q", "-w", str(root), "models", "refit-head", *args])
+        return res.exit_code, res.output
+
+    code, text = kreview(src_ref, "--data", str(tiny_data["emotion"]))
+    assert code == 2 and "expected task=PATH" in text
+    code, text = kreview(src_ref, "--data", f"emotion={tmp_path / 'missing.tsv'}")
+    assert code == 2 and "missing.tsv" in text
+    code, text = kreview(
+        src_ref,
+        "--data",
+        f"emotion={tiny_data['emotion']}",
+        "--epochs",
+        "10",
+        "--lr",
+        "0.05",
+        "--no-promote",
+    )
+    assert code == 0, text
+    assert "refitted joint/" in text and "macro_f1" in text
+    assert len(Registry(root / "models").versions("joint")) == 2
