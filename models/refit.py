@@ -34,7 +34,7 @@ from models.data import Examples
 from models.evaluate import write_plots
 from models.heads import ClassifierHead, heads_state
 from models.inference import encode_texts, head_outputs, metrics_for, tune_thresholds
-from models.registry import Decision, Registry, VersionInfo
+from models.registry import Decision, Registry, RegistryError, VersionInfo
 from models.workflow import PreparedTask, make_reevaluator, prepare_data, sync_catalog
 
 log = logging.getLogger("kreview.models.refit")
@@ -167,6 +167,11 @@ def refit_heads(
     """Refit the heads of ``data``'s tasks on version ``ref``; register (and maybe promote)
     the result as a new version of the same kind."""
     registry = Registry(wh.models_dir)
+    if ref == "current":  # the version currently serving the (first) task to refit
+        entry = registry.current().get(next(iter(data), ""))
+        if entry is None:
+            raise RegistryError(f"no current model for {', '.join(data)} to refit")
+        ref = entry["ref"]
     source = registry.verify(ref)
     for task in data:
         if task not in REFITTABLE:

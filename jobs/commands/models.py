@@ -241,7 +241,10 @@ def sync(ctx: typer.Context) -> None:
 @models_app.command("refit-head")
 def refit_head(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help="<kind>/<version> or a version id to start from.")],
+    ref: Annotated[
+        str,
+        typer.Argument(help="<kind>/<version>, a version id, or 'current' (the task's current)."),
+    ],
     data: Annotated[
         list[str],
         typer.Option(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -32,11 +33,26 @@ def wh(cfg: AppConfig) -> Warehouse:
     return Warehouse(cfg.warehouse.root)
 
 
-def _joint(tiny_data: dict, tiny_base: Path, wh: Warehouse, **kw: object) -> str:
-    data = {t: [str(tiny_data[t])] for t in ("sentiment", "emotion", "similarity")}
-    # Few epochs: the emotion head is left underfit, as in the real joint run.
-    out = run_training(fast_request("joint", data, tiny_base, **kw), wh)
-    return out.info.ref
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory, tiny_data: dict, tiny_base: Path):  # type: ignore[no-untyped-def]
+    """One tiny joint model, trained once for the module; tests copy its registry."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        wh = Warehouse(tmp_path_factory.mktemp("refit_src") / "wh").ensure()
+        data = {t: [str(tiny_data[t])] for t in ("sentiment", "emotion", "similarity")}
+        out = run_training(fast_request("joint", data, tiny_base), wh)
+    finally:
+        torch.set_num_threads(threads)
+    return wh.models_dir, out.info.ref
+
+
+def _joint(trained: tuple[Path, str], wh: Warehouse) -> str:
+    """The module's joint model, current in ``wh``'s registry."""
+    models_dir, ref = trained
+    wh.ensure()
+    shutil.copytree(models_dir, wh.models_dir, dirs_exist_ok=True)
+    return ref
 
 
 def _sha(path: Path) -> str:
@@ -69,9 +85,9 @@ def test_fit_head_learns_and_folds_the_standardization() -> None:
 
 
 def test_refit_replaces_only_the_emotion_head_and_is_promoted(
-    tiny_data: dict, tiny_base: Path, wh: Warehouse
+    tiny_data: dict, trained: tuple[Path, str], wh: Warehouse
 ) -> None:
-    src_ref = _joint(tiny_data, tiny_base, wh)
+    src_ref = _joint(trained, wh)
     registry = Registry(wh.models_dir)
     src = registry.get(src_ref)
     out = refit_heads(
@@ -108,9 +124,9 @@ def test_refit_replaces_only_the_emotion_head_and_is_promoted(
 
 
 def test_gate_counts_tasks_a_refit_left_alone_as_unchanged(
-    tiny_data: dict, tiny_base: Path, wh: Warehouse
+    tiny_data: dict, trained: tuple[Path, str], wh: Warehouse
 ) -> None:
-    src_ref = _joint(tiny_data, tiny_base, wh)
+    src_ref = _joint(trained, wh)
     out = refit_heads(
         wh,
         src_ref,
@@ -129,20 +145,22 @@ def test_gate_counts_tasks_a_refit_left_alone_as_unchanged(
     )
 
 
-def test_refit_refuses_what_it_cannot_do(tiny_data: dict, tiny_base: Path, wh: Warehouse) -> None:
-    src_ref = _joint(tiny_data, tiny_base, wh)
+def test_refit_refuses_what_it_cannot_do(
+    tiny_data: dict, trained: tuple[Path, str], wh: Warehouse
+) -> None:
+    src_ref = _joint(trained, wh)
     with pytest.raises(ValueError, match="only sentiment and emotion"):
         refit_heads(wh, src_ref, {"similarity": [str(tiny_data["similarity"])]}, device="cpu")
 
 
 def test_cli_refit_head(
-    clean_env: None, tiny_data: dict, tiny_base: Path, tmp_path: Path, monkeypatch
+    clean_env: None, tiny_data: dict, trained: tuple[Path, str], tmp_path: Path, monkeypatch
 ) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     runner = CliRunner()
     root = tmp_path / "wh"
     wh = Warehouse(root).ensure()
-    src_ref = _joint(tiny_data, tiny_base, wh)
+    src_ref = _joint(trained, wh)
 
     def kreview(*args: str) -> tuple[int, str]:
         res = runner.invoke(app, ["-q", "-w", str(root), "models", "refit-head", *args])
@@ -153,7 +171,7 @@ def test_cli_refit_head(
     code, text = kreview(src_ref, "--data", f"emotion={tmp_path / 'missing.tsv'}")
     assert code == 2 and "missing.tsv" in text
     code, text = kreview(
-        src_ref,
+        "current",  # the version serving emotion now: src_ref
         "--data",
         f"emotion={tiny_data['emotion']}",
         "--epochs",
@@ -164,4 +182,5 @@ def test_cli_refit_head(
     )
     assert code == 0, text
     assert "refitted joint/" in text and "macro_f1" in text
-    assert len(Registry(root / "models").versions("joint")) == 2
+    versions = Registry(root / "models").versions("joint")
+    assert len(versions) == 2 and versions[-1].config["refit"]["from"] == src_ref
