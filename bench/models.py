@@ -5,6 +5,7 @@ Thresholds (emotion, similarity) are the ones stored with the model (tuned on it
 split during training), never tuned on these sets.
 
     .venv/bin/python -m bench.models [--warehouse warehouse] [--limit N] [--quantize int8]
+        [--tasks sentiment emotion similarity]
 """
 
 from __future__ import annotations
@@ -40,13 +41,15 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="first N rows per set (default all)")
     ap.add_argument("--quantize", choices=("none", "int8"), default="none")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    ap.add_argument("--tasks", nargs="+", choices=tuple(SETS), default=list(SETS))
     args = ap.parse_args()
     registry = Registry(Warehouse(args.warehouse).models_dir)
     models = load_current(registry, device="cpu")
     if args.quantize == "int8":
         quantize_int8(models)
     out = {}
-    for task, (reader, path) in SETS.items():
+    for task in args.tasks:
+        reader, path = SETS[task]
         ex = reader(path)
         if args.limit:
             ex = ex.subset(range(min(args.limit, len(ex))))
