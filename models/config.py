@@ -7,6 +7,8 @@ from pydantic import Field, model_validator
 from jobs.frozen import Frozen
 
 DEFAULT_BASE = "intfloat/multilingual-e5-small"
+# The task names (models.heads builds a head for each).
+TASKS = ("sentiment", "emotion", "similarity")
 
 
 def parse_repeats(items: tuple[str, ...] | list[str]) -> tuple[tuple[str, int], ...]:

@@ -25,9 +25,17 @@ from typing import Any
 import torch
 from torch import nn
 
+# Re-exported: these live in the torch-free models.base_store (the CLI imports them).
+from models.base_store import (  # noqa: F401
+    BASE_SUBDIR,
+    PICKLE_SUFFIXES,
+    BaseMismatch,
+    BaseUnavailable,
+    UnsafeWeights,
+    registry_base_dir,
+)
 from models.config import DEFAULT_BASE
 
-BASE_SUBDIR = "base"
 # Files fetched from the hub: never pickled weights (*.bin, *.pt, *.pth, *.ckpt).
 HUB_PATTERNS = (
     "config.json",
@@ -40,15 +48,6 @@ HUB_PATTERNS = (
     "vocab.txt",
     "spiece.model",
 )
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
-
-
-class BaseUnavailable(RuntimeError):
-    """The base encoder cannot be found locally nor fetched from the hub."""
-
-
-class UnsafeWeights(RuntimeError):
-    """A folder offers only pickled weights, which kreview never loads."""
 
 
 @dataclass(frozen=True)
@@ -63,11 +62,6 @@ class ResolvedBase:
 
     def describe(self) -> dict[str, str]:
         return {"id": self.base_id, "source": self.source, "sha256": self.sha256}
-
-
-def registry_base_dir(models_dir: Path, base_id: str = DEFAULT_BASE) -> Path:
-    """Where ``kreview models bootstrap`` puts a hub id's offline copy."""
-    return models_dir / BASE_SUBDIR / base_id.rsplit("/", 1)[-1]
 
 
 def resolve_base(spec: str, models_dir: Path) -> ResolvedBase:
@@ -92,10 +86,6 @@ def resolve_base(spec: str, models_dir: Path) -> ResolvedBase:
             f"local copy: {hint}"
         ) from None
     return ResolvedBase(spec, spec, path, "hub", weights_sha256(path))
-
-
-class BaseMismatch(RuntimeError):
-    """No reachable copy of an artifact's base has the weights it was trained on."""
 
 
 def resolve_recorded(base_id: str, sha256: str, models_dir: Path) -> ResolvedBase:

@@ -22,7 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-TASKS = ("sentiment", "emotion", "similarity")
+from models.config import TASKS
+
 SENTIMENT_LABELS = ("negative", "positive")
 SIMILARITY_SCALE = 5.0
 # KLUE-STS: a pair is "the same meaning" at label >= 3.0 (its binary-label).

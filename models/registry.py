@@ -42,9 +42,9 @@ from typing import Any
 
 import duckdb
 
+from models.base_store import BASE_SUBDIR, PICKLE_SUFFIXES
 from models.bootstrap import ChecksumError, sha256_file, verify_checksums, write_checksums
-from models.encoder import BASE_SUBDIR, PICKLE_SUFFIXES
-from models.heads import TASKS
+from models.config import TASKS
 
 KINDS = (*TASKS, "joint")
 ARTIFACT_FORMAT = "kreview-task-model"

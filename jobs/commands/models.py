@@ -12,6 +12,7 @@ from rich.table import Table
 from jobs.app import console, models_app, state
 from jobs.commands.train import fail
 from jobs.warehouse import Warehouse
+from models.base_store import BaseMismatch, BaseUnavailable, registry_base_dir
 from models.bootstrap import (
     ChecksumError,
     MissingDependencyError,
@@ -20,9 +21,14 @@ from models.bootstrap import (
     verify_checksums,
 )
 from models.config import DEFAULT_BASE
-from models.encoder import BaseMismatch, BaseUnavailable, registry_base_dir
 from models.registry import Registry, RegistryError, VersionInfo
-from models.workflow import make_reevaluator, sync_catalog
+
+
+def sync_catalog(wh: Warehouse, registry: Registry, command: str) -> tuple[bool, str]:
+    # models.workflow imports the training stack (torch, ~1 s): only when a command runs.
+    from models.workflow import sync_catalog as sync
+
+    return sync(wh, registry, command)
 
 
 def _registry(ctx: typer.Context) -> tuple[Warehouse, Registry]:
@@ -196,6 +202,8 @@ def promote(
     """Make a version current for its tasks if it beats the current one on the same held-out set."""
     cfg = state(ctx).config()
     wh = Warehouse(cfg.warehouse.root)
+    from models.workflow import make_reevaluator
+
     registry = Registry(wh.models_dir)
     reevaluate = make_reevaluator(registry, wh, {}, device=cfg.scoring.device, batch=64)
     try:

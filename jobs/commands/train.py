@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import (
@@ -19,14 +19,16 @@ from rich.table import Table
 
 from jobs.app import app, console, state
 from jobs.warehouse import Warehouse
-from models.adapters import AdapterConfig, AdapterError
-from models.config import parse_repeats
+from models.base_store import BaseMismatch, BaseUnavailable, UnsafeWeights
+from models.config import TASKS, parse_repeats
 from models.data import DataError
-from models.encoder import BaseMismatch, BaseUnavailable, UnsafeWeights
-from models.heads import TASKS
 from models.registry import RegistryError
-from models.train import Hyper, LoopSettings
-from models.workflow import TrainOutcome, TrainRequest, run_training
+
+if TYPE_CHECKING:
+    from models.workflow import TrainOutcome
+
+# torch and the training stack are imported inside train_command: every other kreview command
+# (status, query, ...) loads this module and would pay ~1 s for them.
 
 EXIT_USAGE = 2
 
@@ -205,6 +207,10 @@ def train_command(
     ] = False,
 ) -> None:
     """Train a task model (LoRA or full fine-tuning), evaluate it, register it, maybe promote it."""
+    from models.adapters import AdapterConfig, AdapterError
+    from models.train import Hyper, LoopSettings
+    from models.workflow import TrainRequest, run_training
+
     st = state(ctx)
     t = "models.train."
     cfg = st.config(
