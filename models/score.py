@@ -16,7 +16,7 @@ Two engines share every step but where the encoder runs: ``local`` (this process
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -32,11 +32,10 @@ from jobs.ledger import StageResult
 from jobs.runner import StageContext
 from jobs.sqlfiles import read_sql
 from models.bundle import LoadedModels, load_current
-from models.clustering import cluster_embeddings
 from models.config import ScoringConfig
 from models.defaults import install_defaults
 from models.emotion_math import emotion_point, top_emotions
-from models.keywords import ctfidf_keywords, nouns
+from models.recluster import recluster, stale_titles
 from models.registry import Registry, mirror_to_catalog
 
 
@@ -128,10 +127,6 @@ def float16_blobs(emb: np.ndarray) -> pa.Array:
     buf = pa.py_buffer(np.ascontiguousarray(emb, dtype="<f2").tobytes())
     fixed = pa.FixedSizeBinaryArray.from_buffers(pa.binary(2 * d), n, [None, buf])
     return fixed.cast(pa.binary())
-
-
-def blobs_to_float32(blobs: Sequence[bytes], dim: int) -> np.ndarray:
-    return np.frombuffer(b"".join(blobs), dtype="<f2").reshape(len(blobs), dim).astype(np.float32)
 
 
 def score_tables(
@@ -243,100 +238,6 @@ def count_pending(con: duckdb.DuckDBPyConnection, versions: Versions) -> int:
     return int(row[0]) if row else 0
 
 
-def recluster_title(
-    con: duckdb.DuckDBPyConnection,
-    title_id: str,
-    version: str,
-    cfg: ScoringConfig,
-    run_id: str,
-    rows: list[tuple[Any, ...]] | None = None,
-) -> int:
-    """Recompute one title's clusters and members (one transaction). Returns clusters stored.
-    ``rows``: the title's (review_key, text_norm, vector) as :func:`title_batches` reads them;
-    read here when not given."""
-    if rows is None:
-        rows = con.execute(
-            read_sql("score/title_embeddings.sql"), {"version": version, "title_id": title_id}
-        ).fetchall()
-    keys = [r[0] for r in rows]
-    dim = len(rows[0][2]) // 2 if rows else 0
-    emb = blobs_to_float32([r[2] for r in rows], dim) if rows else np.zeros((0, 1), np.float32)
-    res = cluster_embeddings(emb, cfg.cluster_threshold, cfg.min_cluster_size)
-    clustered = [i for i, lab in enumerate(res.labels) if lab >= 0]
-    words = nouns([rows[i][1] for i in clustered]) if clustered else []
-    keywords = ctfidf_keywords(words, [int(res.labels[i]) for i in clustered], cfg.cluster_keywords)
-    now = datetime.now(UTC)
-    con.execute("BEGIN TRANSACTION")
-    try:
-        params = {"title_id": title_id, "version": version}
-        con.execute(
-            "DELETE FROM clusters WHERE title_id = $title_id AND similarity_version = $version",
-            params,
-        )
-        con.execute(
-            "DELETE FROM cluster_members WHERE title_id = $title_id"
-            " AND similarity_version = $version",
-            params,
-        )
-        if keys:
-            members = pa.table(
-                {
-                    "review_key": keys,
-                    "title_id": [title_id] * len(keys),
-                    "similarity_version": [version] * len(keys),
-                    "cluster_id": pa.array(res.labels, pa.int32()),
-                }
-            )
-            con.register("m", members)
-            con.execute("INSERT INTO cluster_members BY NAME (SELECT * FROM m)")
-            con.unregister("m")
-        if res.sizes:
-            clusters = pa.table(
-                {
-                    "title_id": [title_id] * len(res.sizes),
-                    "similarity_version": [version] * len(res.sizes),
-                    "cluster_id": pa.array(range(len(res.sizes)), pa.int32()),
-                    "size": pa.array(res.sizes, pa.int32()),
-                    "representative_key": [keys[i] for i in res.representatives],
-                    "keywords": [keywords.get(c, []) for c in range(len(res.sizes))],
-                    "computed_at": pa.array([now] * len(res.sizes), pa.timestamp("us", tz="UTC")),
-                    "run_id": [run_id] * len(res.sizes),
-                }
-            )
-            con.register("c", clusters)
-            con.execute("INSERT INTO clusters BY NAME (SELECT * FROM c)")
-            con.unregister("c")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    return len(res.sizes)
-
-
-def title_batches(
-    con: duckdb.DuckDBPyConnection, titles: list[str], version: str, batch: int
-) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
-    """(title_id, its rows for :func:`recluster_title`) for every title, read ``batch`` titles
-    per query. Titles without embedded reviews come with no rows (their clusters are cleared)."""
-    for start in range(0, len(titles), batch):
-        chunk = titles[start : start + batch]
-        con.register("batch_titles", pa.table({"title_id": chunk}))
-        try:
-            found = con.execute(read_sql("score/titles_embeddings.sql"), {"version": version})
-            by_title: dict[str, list[tuple[Any, ...]]] = {}
-            for title_id, *row in found.fetchall():
-                by_title.setdefault(title_id, []).append(tuple(row))
-        finally:
-            con.unregister("batch_titles")
-        for title_id in chunk:
-            yield title_id, by_title.get(title_id, [])
-
-
-def stale_titles(con: duckdb.DuckDBPyConnection, version: str) -> list[str]:
-    rows = con.execute(read_sql("score/stale_cluster_titles.sql"), {"version": version})
-    return [r[0] for r in rows.fetchall()]
-
-
 def _progress(enabled: bool) -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"),
@@ -382,15 +283,16 @@ def score_stage(
         score_s = time.perf_counter() - started
         titles = stale_titles(con, versions.similarity)
         t = time.perf_counter()
-        n_clusters = 0
         with _progress(ctx.show_progress and bool(titles)) as bar:
             task = bar.add_task("cluster", total=len(titles), rate="titles")
-            batches = title_batches(con, titles, versions.similarity, cfg.cluster_read_titles)
-            for title_id, rows in batches:  # per title: each is its own clustering problem
-                n_clusters += recluster_title(
-                    con, title_id, versions.similarity, cfg, ctx.run_id, rows=rows
-                )
-                bar.advance(task)
+            n_clusters = recluster(
+                con,
+                titles,
+                versions.similarity,
+                cfg,
+                ctx.run_id,
+                lambda n: bar.advance(task, n),
+            )
         cluster_s = time.perf_counter() - t
         refresh_aggregates(con)  # title_scores follows the new scores
     return StageResult(

@@ -64,10 +64,17 @@ SCENARIOS: dict[str, list[KillPoint]] = {
         # in the first chunk's transaction: scores inserted, embeddings not yet
         KillPoint("models.score:_insert", "return", 1),
         KillPoint("models.score:_write_chunk", "return", 2),  # two chunks committed
-        # in a title's recluster transaction: old clusters deleted, members inserted, the
-        # clusters table being built (its keywords.get) and not yet inserted
-        KillPoint("models.score:recluster_title", "c_call", 1, c_name="get"),
-        KillPoint("models.score:recluster_title", "return", 2),  # two titles reclustered
+        # in a title batch's recluster transaction: old clusters and members deleted, the new
+        # ones not yet inserted (before the third statement of replace_clusters.sql)
+        KillPoint(
+            "jobs.sqlfiles:run_script",
+            "c_call",
+            3,
+            c_name="findall",
+            callers=("models.recluster:write_clusters",),
+        ),
+        # two title batches (of one title each, CLUSTER_READ_TITLES) reclustered and committed
+        KillPoint("models.recluster:write_clusters", "return", 2),
     ],
     "views": [
         # in the views stage's own transaction: two views replaced, the third not yet
@@ -172,6 +179,8 @@ def _env(root: Path, point: KillPoint | None) -> dict[str, str]:
         KREVIEW_SCORING__DEVICE="cpu",
         KREVIEW_SCORING__CHUNK_ROWS=str(CHUNK_ROWS),
         KREVIEW_SCORING__BATCH_SIZE="16",
+        # one title per recluster transaction, so a kill can fall between two of them
+        KREVIEW_SCORING__CLUSTER_READ_TITLES="1",
         # One thread: the same arithmetic in every run, and gentle on a shared CPU.
         OMP_NUM_THREADS="1",
         HF_HUB_OFFLINE="1",

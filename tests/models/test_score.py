@@ -11,7 +11,7 @@ from jobs.catalog import open_reader
 from jobs.config import AppConfig, load_config
 from jobs.runner import Run, StageFailed
 from jobs.warehouse import Warehouse
-from models import score
+from models import recluster, score
 from models.bootstrap import ChecksumError
 from tests.etl.rawdata import record, write_raw
 from tests.models.scoring_fixture import train_joint
@@ -83,7 +83,7 @@ def test_scores_shapes_ranges_and_one_pass(tmp_path: Path, trained: Path) -> Non
     assert all(len(r[4]) == cfg.scoring.top_emotions for r in rows)
     assert np.allclose([r[2] for r in rows], score.emotion_point(emo), atol=1e-6)
     ((dim, blob),) = q(cfg, "SELECT dim, vector FROM embeddings LIMIT 1")
-    vec = score.blobs_to_float32([blob], dim)
+    vec = recluster.blobs_to_float32([blob], dim)
     assert np.linalg.norm(vec) == pytest.approx(1.0, abs=1e-2)
     # the views read them: every review is scored by the current versions
     assert q(cfg, "SELECT count(*) FROM scored_reviews WHERE p_positive IS NULL") == [(0,)]
@@ -221,7 +221,7 @@ def test_batched_title_reads_give_the_clusters_of_per_title_reads(
         version = con.execute("SELECT DISTINCT similarity_version FROM clusters").fetchone()[0]
         titles = [r[0] for r in con.execute("SELECT DISTINCT title_id FROM reviews").fetchall()]
         for title_id in titles:  # the per-title path: each title reads its own rows
-            score.recluster_title(con, title_id, version, batched.scoring, "again")
+            recluster.recluster_title(con, title_id, version, batched.scoring, "again")
     again = q(batched, "SELECT * EXCLUDE (computed_at, run_id) FROM clusters ORDER BY ALL")
     assert again == got
     assert q(batched, "SELECT * FROM cluster_members ORDER BY ALL") == members

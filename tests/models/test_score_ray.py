@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 import jobs.cli  # noqa: F401  (registers every command module)
 from jobs.app import app
 from jobs.config import AppConfig, ConfigError, load_config
-from models import score, score_ray
+from models import recluster, score, score_ray
 from models.config import ScoringConfig
 from models.registry import Registry, RegistryError
 from tests.models.scoring_fixture import train_joint
@@ -121,8 +121,8 @@ def test_ray_engine_equals_local_engine(tmp_path: Path, trained: Path) -> None:
         assert np.allclose(x[5], y[5], atol=1e-5)  # 44 emotion intensities
         assert x[6] == y[6]  # top emotions
         assert y[7] == pytest.approx(x[7], abs=1e-5)  # emotion point
-    emb_a = score.blobs_to_float32([r[3] for r in a["embeddings"]], a["embeddings"][0][2])
-    emb_b = score.blobs_to_float32([r[3] for r in b["embeddings"]], b["embeddings"][0][2])
+    emb_a = recluster.blobs_to_float32([r[3] for r in a["embeddings"]], a["embeddings"][0][2])
+    emb_b = recluster.blobs_to_float32([r[3] for r in b["embeddings"]], b["embeddings"][0][2])
     assert [r[:3] for r in a["embeddings"]] == [r[:3] for r in b["embeddings"]]
     # stored as float16: a value on a rounding boundary may land one half-precision step away
     assert np.abs(emb_a - emb_b).max() <= 1e-3
