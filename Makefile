@@ -67,8 +67,10 @@ train-defaults: setup
 	  --data similarity=$(DATA)/klue-sts/klue-sts-v1.1_train.no-annotations.json.gz \
 	  --repeat emotion=6 --repeat similarity=2 \
 	  --epochs 2 --batch-size 32 --lr 3e-4 --head-lr 1e-3 --lora-r 16 \
-	  --eval-every 1000 --checkpoint-every 200 --patience 4 --resume
+	  --eval-every 1000 --checkpoint-every 200 --patience 4 --resume --no-promote
 	# The joint run leaves the emotion head underfit (4.5k KOTE rows beside 150k NSMC rows);
 	# a linear head refitted on the finished encoder's pooled vectors fixes that in minutes.
-	OMP_NUM_THREADS=$(TRAIN_THREADS) $(BIN)/kreview models refit-head current \
+	# The refitted version (not the raw run, whose emotions lose to the current default's)
+	# goes through the promotion gate.
+	OMP_NUM_THREADS=$(TRAIN_THREADS) $(BIN)/kreview models refit-head latest \
 	  --data emotion=$(DATA)/kote/val.tsv

@@ -251,7 +251,10 @@ def refit_head(
     ctx: typer.Context,
     ref: Annotated[
         str,
-        typer.Argument(help="<kind>/<version>, a version id, or 'current' (the task's current)."),
+        typer.Argument(
+            help="<kind>/<version>, a version id, 'current' (serving the task now) or 'latest'"
+            " (the newest trained, not refitted, version with the task)."
+        ),
     ],
     data: Annotated[
         list[str],

@@ -184,3 +184,8 @@ def test_cli_refit_head(
     assert "refitted joint/" in text and "macro_f1" in text
     versions = Registry(root / "models").versions("joint")
     assert len(versions) == 2 and versions[-1].config["refit"]["from"] == src_ref
+    # 'latest' is the newest trained version, never a refit: src_ref again, not versions[-1]
+    code, text = kreview("latest", "--data", f"emotion={tiny_data['emotion']}", "--no-promote")
+    assert code == 0, text
+    versions = Registry(root / "models").versions("joint")
+    assert len(versions) == 3 and versions[-1].config["refit"]["from"] == src_ref
