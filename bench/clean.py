@@ -102,8 +102,9 @@ def main() -> None:
     raw = to_raw(read_pool(args.limit), "bench-full")
     runs = [run_stage(raw, per_row=False, chunk_rows=args.chunk_rows) for _ in range(args.repeat)]
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    times = sorted(r[0] for r in runs)
-    fast_s, n, info = sorted(runs, key=lambda r: r[0])[len(runs) // 2]
+    runs.sort(key=lambda r: r[0])
+    times = [r[0] for r in runs]
+    fast_s, n, info = runs[len(runs) // 2]
     base_rows = raw.head(args.baseline_limit) if args.baseline_limit else raw
     slow_s, n_slow, _ = run_stage(base_rows, per_row=True)
     fast_rate, slow_rate = n / fast_s, n_slow / slow_s

@@ -174,13 +174,3 @@ def recluster(
             n_clusters += write_clusters(con, part, version, run_id)
             advance(len(part))
     return n_clusters
-
-
-def recluster_title(
-    con: duckdb.DuckDBPyConnection, title_id: str, version: str, cfg: ScoringConfig, run_id: str
-) -> int:
-    """One title's clusters, read and written on their own."""
-    rows = con.execute(
-        read_sql("score/title_embeddings.sql"), {"version": version, "title_id": title_id}
-    ).fetchall()
-    return write_clusters(con, cluster_titles([(title_id, rows)], cfg), version, run_id)

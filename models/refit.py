@@ -34,7 +34,7 @@ from models.data import Examples
 from models.evaluate import write_plots
 from models.heads import ClassifierHead, heads_state
 from models.inference import encode_texts, head_outputs, metrics_for, tune_thresholds
-from models.registry import Decision, Registry, RegistryError, VersionInfo
+from models.registry import Decision, Draft, Registry, RegistryError, VersionInfo
 from models.workflow import PreparedTask, make_reevaluator, prepare_data, sync_catalog
 
 log = logging.getLogger("kreview.models.refit")
@@ -102,13 +102,10 @@ def fit_head(
         w = work.proj.weight.detach() / sd
         return w.clone(), (work.proj.bias.detach() - w @ mu).clone()
 
+    z_val = (x_val - mu) / sd
+
     def validate() -> tuple[dict[str, Any], float | None]:
-        w, b = folded()
-        probe = ClassifierHead(w.shape[1], w.shape[0], 0.0, head.multilabel)
-        with torch.no_grad():
-            probe.proj.weight.copy_(w)
-            probe.proj.bias.copy_(b)
-        preds = head_outputs(val.task, probe, x_val)
+        preds = head_outputs(val.task, work, z_val)
         thr = tune_thresholds(preds, val)
         return metrics_for(preds, val, thr), thr
 
@@ -226,9 +223,7 @@ def refit_heads(
 
     with registry.draft(source.kind) as draft:
         _write_refit(
-            draft.path,
-            draft.ref,
-            draft.version,
+            draft,
             source,
             model,
             fitted,
@@ -252,9 +247,7 @@ def refit_heads(
 
 
 def _write_refit(
-    folder: Any,
-    ref: str,
-    version: str,
+    draft: Draft,
     source: VersionInfo,
     model: LoadedModel,
     fitted: Mapping[str, FittedHead],
@@ -265,11 +258,12 @@ def _write_refit(
 ) -> None:
     """The new version's files: the source's adapter, config and metrics with the refitted
     heads' entries replaced."""
+    folder = draft.path
     adapter_file = source.config["weights"]["adapter"]
     shutil.copyfile(source.path / adapter_file, folder / adapter_file)
     save_file(heads_state(model.heads), str(folder / HEADS_FILE))
     config = dict(source.config)
-    config["version"] = version
+    config["version"] = draft.version
     config["created_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     config["thresholds"] = {
         **config.get("thresholds", {}),
@@ -298,7 +292,7 @@ def _write_refit(
     plots = write_plots(
         folder, history, {t: dict(e["metrics"]) for t, e in metrics["held_out"].items()}
     )
-    card = model_card(config, metrics, plots, ref)
+    card = model_card(config, metrics, plots, draft.ref)
     card += (
         f"\n## Head refit\n\nHeads refitted on the encoder of `{source.ref}` (unchanged): "
         + ", ".join(

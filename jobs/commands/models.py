@@ -10,7 +10,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from jobs.app import console, models_app, state
-from jobs.commands.train import fail
+from jobs.commands.train import fail, headline
 from jobs.warehouse import Warehouse
 from models.base_store import BaseMismatch, BaseUnavailable, registry_base_dir
 from models.bootstrap import (
@@ -329,7 +329,7 @@ def refit_head(
             task,
             f"{fit.best_epoch} / {epochs}",
             f"{val['primary']} {val[val['primary']]:.4f}",
-            _metrics_line(held_m),
+            headline(task, held_m),
         )
     console.print(table)
     if out.decision is not None:
@@ -338,8 +338,3 @@ def refit_head(
     console.print(out.mirror_note)
     if out.decision is not None and not out.decision.promoted:
         raise typer.Exit(1)
-
-
-def _metrics_line(m: dict) -> str:
-    keys = [k for k in ("accuracy", "macro_f1", "micro_f1", "macro_auroc", "f1") if k in m]
-    return " · ".join(f"{k} {float(m[k]):.4f}" for k in keys)

@@ -82,7 +82,7 @@ def _progress(quiet: bool) -> Progress | None:
     )
 
 
-def _headline(task: str, m: dict[str, Any]) -> str:
+def headline(task: str, m: dict[str, Any]) -> str:
     if task == "sentiment":
         return f"acc {m['accuracy']:.4f} · F1 {m['f1']:.4f}"
     if task == "emotion":
@@ -108,7 +108,7 @@ def print_summary(out: TrainOutcome) -> None:
             task,
             es.source.rsplit("/", 1)[-1],
             f"{es.rows:,}",
-            _headline(task, m),
+            headline(task, m),
             f"{val['primary']} {val[val['primary']]:.4f}",
         )
     console.print(table)

@@ -181,7 +181,7 @@ def test_cli_refit_head(
         "--no-promote",
     )
     assert code == 0, text
-    assert "refitted joint/" in text and "macro_f1" in text
+    assert "refitted joint/" in text and "macro F1" in text  # the held-out headline
     versions = Registry(root / "models").versions("joint")
     assert len(versions) == 2 and versions[-1].config["refit"]["from"] == src_ref
     # 'latest' is the newest trained version, never a refit: src_ref again, not versions[-1]

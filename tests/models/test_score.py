@@ -217,11 +217,12 @@ def test_batched_title_reads_give_the_clusters_of_per_title_reads(
     wh = Warehouse(batched.warehouse.root)
     from jobs.catalog import open_writer
 
+    one = batched.scoring.model_copy(update={"cluster_read_titles": 1})
     with open_writer(wh) as con:
         version = con.execute("SELECT DISTINCT similarity_version FROM clusters").fetchone()[0]
         titles = [r[0] for r in con.execute("SELECT DISTINCT title_id FROM reviews").fetchall()]
-        for title_id in titles:  # the per-title path: each title reads its own rows
-            recluster.recluster_title(con, title_id, version, batched.scoring, "again")
+        # the per-title path: each title read by its own query, written in its own transaction
+        recluster.recluster(con, titles, version, one, "again")
     again = q(batched, "SELECT * EXCLUDE (computed_at, run_id) FROM clusters ORDER BY ALL")
     assert again == got
     assert q(batched, "SELECT * FROM cluster_members ORDER BY ALL") == members
