@@ -17,6 +17,7 @@ Tensor names in an adapter file:
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -36,6 +37,9 @@ class AdapterConfig:
     targets: tuple[str, ...] = ()
     # full fine-tuning: parameter-name prefixes kept frozen (e.g. the embeddings)
     frozen: tuple[str, ...] = ()
+    # LoRA: wrap targets only in encoder layers >= first_layer (0 = every layer). The layers
+    # below stay the base's, so backward stops above them: a cheaper training step.
+    first_layer: int = 0
     # filled in by apply_adapter: the modules that were actually wrapped
     modules: tuple[str, ...] = field(default=())
 
@@ -94,6 +98,22 @@ def _matches(name: str, targets: Iterable[str]) -> bool:
     return any(name == t or name.endswith("." + t) for t in targets)
 
 
+_LAYER_INDEX = re.compile(r"(?:^|\.)layer\.(\d+)\.")
+
+
+def layer_index(name: str) -> int | None:
+    """The encoder layer a module path sits in (``encoder.layer.3.output.dense`` -> 3)."""
+    m = _LAYER_INDEX.search(name)
+    return int(m.group(1)) if m else None
+
+
+def _in_layers(name: str, first_layer: int) -> bool:
+    if first_layer <= 0:
+        return True
+    idx = layer_index(name)
+    return idx is not None and idx >= first_layer
+
+
 def _set_module(root: nn.Module, path: str, module: nn.Module) -> None:
     parent_path, _, leaf = path.rpartition(".")
     parent = root.get_submodule(parent_path) if parent_path else root
@@ -114,12 +134,19 @@ def apply_adapter(backbone: nn.Module, cfg: AdapterConfig) -> AdapterConfig:
             raise AdapterError(f"full fine-tuning with frozen={cfg.frozen} trains nothing")
         return AdapterConfig(**{**asdict(cfg), "modules": ()})
     linears = [n for n, m in backbone.named_modules() if isinstance(m, nn.Linear)]
-    chosen = [n for n in linears if _matches(n, cfg.targets)]
-    if not chosen:
+    matched = [n for n in linears if _matches(n, cfg.targets)]
+    if not matched:
         sample = ", ".join(linears[:8])
         raise AdapterError(
             f"LoRA targets {list(cfg.targets)} match no linear layer of this encoder "
             f"(it has e.g. {sample}); set models.train.lora_targets"
+        )
+    chosen = [n for n in matched if _in_layers(n, cfg.first_layer)]
+    if not chosen:
+        deepest = max((layer_index(n) or 0) for n in matched)
+        raise AdapterError(
+            f"LoRA first layer {cfg.first_layer} is past the encoder's last layer ({deepest}); "
+            "set models.train.lora_first_layer lower"
         )
     for name in chosen:
         base = backbone.get_submodule(name)

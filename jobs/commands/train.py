@@ -187,6 +187,17 @@ def train_command(
         bool, typer.Option("--full-finetune", help="Train the encoder itself, not LoRA.")
     ] = False,
     lora_r: Annotated[int | None, typer.Option(help="LoRA rank.")] = None,
+    lora_alpha: Annotated[
+        float | None, typer.Option(help="LoRA scale numerator (update x alpha/r).")
+    ] = None,
+    lora_first_layer: Annotated[
+        int | None,
+        typer.Option(help="LoRA only in encoder layers >= N (0 = all); lower layers stay frozen."),
+    ] = None,
+    precision: Annotated[
+        str | None,
+        typer.Option(help="Mixed precision: auto | no | bf16 | fp16 (fp16: CUDA only)."),
+    ] = None,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue this exact run from its checkpoint.")
     ] = False,
@@ -228,6 +239,9 @@ def train_command(
             t + "weight_decay": weight_decay,
             t + "warmup_ratio": warmup,
             t + "lora_r": lora_r,
+            t + "lora_alpha": lora_alpha,
+            t + "lora_first_layer": lora_first_layer,
+            t + "mixed_precision": precision,
             t + "seed": seed,
             t + "device": device,
             t + "eval_every": eval_every,
@@ -249,7 +263,14 @@ def train_command(
             "full", frozen=("embeddings.", "pooler.") if tc.freeze_embeddings else ("pooler.",)
         )
         if full_finetune
-        else AdapterConfig("lora", tc.lora_r, tc.lora_alpha, tc.lora_dropout, tc.lora_targets)
+        else AdapterConfig(
+            "lora",
+            tc.lora_r,
+            tc.lora_alpha,
+            tc.lora_dropout,
+            tc.lora_targets,
+            first_layer=tc.lora_first_layer,
+        )
     )
     req = TrainRequest(
         kind=kind.value,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,26 @@ def test_full_finetuning_freezes_only_the_embeddings(tiny_base: Path) -> None:
     assert not any(n.startswith("embeddings.") for n in trainable)
     assert "encoder.layer.0.attention.self.query.weight" in trainable
     assert set(adapter_state(backbone, applied)) == trainable
+
+
+def test_first_layer_adapts_only_the_upper_layers(tiny_base: Path) -> None:
+    backbone, tok = _encoder(tiny_base)
+    applied = apply_adapter(backbone, replace(LORA, first_layer=1))
+    assert len(applied.modules) == 6 and all(".layer.1." in m for m in applied.modules)
+    assert not any(isinstance(m, LoRALinear) for m in backbone.encoder.layer[0].modules())
+    with torch.no_grad():
+        for name in applied.modules:
+            backbone.get_submodule(name).lora_B.normal_(0, 0.2)
+    Encoder(backbone)(**_batch(tok)).sum().backward()
+    grads = {n for n, p in backbone.named_parameters() if p.grad is not None}
+    assert grads and all(".layer.1." in n for n in grads)
+    # the setting travels with the artifact's config; configs written before it mean "all"
+    assert AdapterConfig.from_json(applied.to_json()) == applied
+    old = {k: v for k, v in applied.to_json().items() if k != "first_layer"}
+    assert AdapterConfig.from_json(old).first_layer == 0
+
+
+def test_first_layer_past_the_last_layer_is_an_error(tiny_base: Path) -> None:
+    backbone, _ = _encoder(tiny_base)
+    with pytest.raises(AdapterError, match="past the encoder's last layer"):
+        apply_adapter(backbone, replace(LORA, first_layer=2))

@@ -28,8 +28,15 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 LORA = AdapterConfig("lora", 4, 8.0, 0.0, DEFAULT_LORA_TARGETS)
 HYPER = Hyper(lr=2e-2, batch_size=8, weight_decay=0.0, warmup_ratio=0.0, epochs=6)
+# fp32 whatever the CPU: the expectations below must not depend on the machine's bf16 support
 LOOP = LoopSettings(
-    seed=0, eval_every=0, patience=100, tensorboard=False, log_every=2, head_dropout=0.0
+    seed=0,
+    eval_every=0,
+    patience=100,
+    tensorboard=False,
+    log_every=2,
+    head_dropout=0.0,
+    mixed_precision="no",
 )
 
 
@@ -222,3 +229,30 @@ def test_tensorboard_logs_are_written(tiny_base: Path, tiny_data: dict, tmp_path
         loop=replace(LOOP, tensorboard=True),
     )
     assert list((res.work_dir / "tb").rglob("events.out.tfevents.*"))
+
+
+def test_bf16_on_cpu_trains_and_says_so(tiny_base: Path, tiny_data: dict, tmp_path: Path) -> None:
+    # bf16 autocast works on any CPU (emulated where the CPU lacks native bf16)
+    res = _train(
+        tiny_base, tmp_path, _splits(tiny_data), loop=replace(LOOP, mixed_precision="bf16")
+    )
+    assert res.devices["mixed_precision"] == "bf16"
+    losses = [h["loss"] for h in res.history if h["kind"] == "train"]
+    assert np.mean(losses[-3:]) < np.mean(losses[:3])
+    assert res.val_metrics["sentiment"]["accuracy"] >= 0.75
+    # the weights stay float32 (autocast computes in bf16, the optimizer updates fp32 masters)
+    assert all(p.dtype == torch.float32 for p in res.network.parameters())
+
+
+def test_auto_precision_on_cpu_follows_native_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
+    from models import train as train_mod
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(train_mod, "cpu_has_bf16", lambda: True)
+    assert train_mod._mixed_precision("auto", cpu) == "bf16"
+    assert train_mod._mixed_precision("no", cpu) == "no"
+    monkeypatch.setattr(train_mod, "cpu_has_bf16", lambda: False)
+    assert train_mod._mixed_precision("auto", cpu) == "no"
+    assert train_mod._mixed_precision("bf16", cpu) == "bf16"  # asked for: emulated, slower
+    with pytest.raises(ValueError, match="fp16 needs CUDA"):
+        train_mod._mixed_precision("fp16", cpu)
