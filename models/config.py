@@ -75,14 +75,14 @@ class TrainConfig(Frozen):
     lora_targets: tuple[str, ...] = DEFAULT_LORA_TARGETS
     # LoRA only in encoder layers >= N (0 = all). No gradient flows below the first adapted
     # layer, so a step costs less: on e5-small with bf16 on a 2-core CPU, layers 4-11 train
-    # 1.2x and 6-11 1.3x as fast as all 12 (bench/train_throughput.py).
+    # 1.22x and 6-11 1.40x as fast as all 12 (bench/train_throughput.py).
     lora_first_layer: int = Field(default=0, ge=0)
     # Full fine-tuning: the 250k-row word embedding is 80% of e5-small's weights and barely
     # moves in a short run; freezing it keeps artifacts and optimizer state small.
     freeze_embeddings: bool = True
     head_dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
     # auto: bf16 on CUDA (fp16 where bf16 is missing) and on CPUs with native bf16 dot
-    # products (AVX512-BF16 or AMX: 2.1x the fp32 training throughput on a Zen 4 core pair);
+    # products (AVX512-BF16 or AMX: 1.67x the fp32 training throughput on a Zen 4 core pair);
     # fp32 elsewhere. fp16 is CUDA-only.
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
     device: Literal["auto", "cpu", "cuda"] = "auto"
