@@ -242,6 +242,10 @@ def test_bf16_on_cpu_trains_and_says_so(tiny_base: Path, tiny_data: dict, tmp_pa
     assert res.val_metrics["sentiment"]["accuracy"] >= 0.75
     # the weights stay float32 (autocast computes in bf16, the optimizer updates fp32 masters)
     assert all(p.dtype == torch.float32 for p in res.network.parameters())
+    # bf16 really ran: the same seeded run in fp32 takes other losses
+    fp32 = _train(tiny_base, tmp_path / "fp32", _splits(tiny_data))
+    assert fp32.devices["mixed_precision"] == "no"
+    assert [h["loss"] for h in fp32.history if h["kind"] == "train"] != losses
 
 
 def test_auto_precision_on_cpu_follows_native_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
