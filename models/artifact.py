@@ -105,6 +105,7 @@ def write_artifact(
             "stopped_early": result.stopped_early,
             "best_step": result.best_step,
             "resumed_from": result.resumed_from,
+            "init_from": result.init_from,
             "run_key": result.run_key,
             "logs": str(result.work_dir / "tb"),
             "hardware": _hardware(),
@@ -189,6 +190,8 @@ def model_card(
         f"({tr['examples_per_s']:,.1f} examples/s, mixed precision {tr['mixed_precision']})",
         f"- decision thresholds tuned on validation: {config['thresholds'] or 'none'}",
     ]
+    if tr.get("init_from"):
+        lines.append(f"- started from the weights of `{tr['init_from']}` (`--init-from`)")
     if tr.get("search"):
         lines.append(f"- hyperparameter search: {tr['search']}")
     lines += [

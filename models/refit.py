@@ -34,7 +34,7 @@ from models.data import Examples
 from models.evaluate import write_plots
 from models.heads import ClassifierHead, heads_state
 from models.inference import encode_texts, head_outputs, metrics_for, tune_thresholds
-from models.registry import Decision, Draft, Registry, RegistryError, VersionInfo
+from models.registry import Decision, Draft, Registry, VersionInfo, resolve_ref
 from models.workflow import PreparedTask, make_reevaluator, prepare_data, sync_catalog
 
 log = logging.getLogger("kreview.models.refit")
@@ -146,25 +146,6 @@ def _encode(model: LoadedModel, texts: Sequence[str], batch: int) -> torch.Tenso
     return encode_texts(model.encoder, model.text, texts, batch_size=batch)
 
 
-def source_ref(registry: Registry, ref: str, tasks: Sequence[str]) -> str:
-    """``ref`` itself, or for ``current`` the version serving the first task now, or for
-    ``latest`` the newest trained (not refitted) version holding every task: what
-    `make train-defaults` refits right after training, before any promotion."""
-    if ref == "current":
-        entry = registry.current().get(tasks[0] if tasks else "")
-        if entry is None:
-            raise RegistryError(f"no current model for {', '.join(tasks)} to refit")
-        return str(entry["ref"])
-    if ref == "latest":
-        trained = [
-            v for v in registry.versions() if set(tasks) <= set(v.tasks) and "refit" not in v.config
-        ]
-        if not trained:
-            raise RegistryError(f"no trained model with {', '.join(tasks)} to refit")
-        return max(trained, key=lambda v: (v.created_at, v.version)).ref
-    return ref
-
-
 def refit_heads(
     wh: Warehouse,
     ref: str,
@@ -183,7 +164,7 @@ def refit_heads(
     """Refit the heads of ``data``'s tasks on version ``ref``; register (and maybe promote)
     the result as a new version of the same kind."""
     registry = Registry(wh.models_dir)
-    source = registry.verify(source_ref(registry, ref, list(data)))
+    source = registry.verify(resolve_ref(registry, ref, list(data)))
     for task in data:
         if task not in REFITTABLE:
             raise ValueError(f"{task}: only {' and '.join(REFITTABLE)} heads can be refitted")

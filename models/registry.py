@@ -33,7 +33,7 @@ import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -440,3 +440,23 @@ def mirror_to_catalog(con: duckdb.DuckDBPyConnection, registry: Registry) -> int
         con.execute("ROLLBACK")
         raise
     return len(rows)
+
+
+def resolve_ref(registry: Registry, ref: str, tasks: Sequence[str]) -> str:
+    """``ref`` itself, or for ``current`` the version serving the first task now, or for
+    ``latest`` the newest trained (not refitted) version holding every task: what
+    `make train-defaults` refits right after training, before any promotion. Used by
+    ``models refit-head`` and ``train --init-from``."""
+    if ref == "current":
+        entry = registry.current().get(tasks[0] if tasks else "")
+        if entry is None:
+            raise RegistryError(f"no current model for {', '.join(tasks)}")
+        return str(entry["ref"])
+    if ref == "latest":
+        trained = [
+            v for v in registry.versions() if set(tasks) <= set(v.tasks) and "refit" not in v.config
+        ]
+        if not trained:
+            raise RegistryError(f"no trained model with {', '.join(tasks)}")
+        return max(trained, key=lambda v: (v.created_at, v.version)).ref
+    return ref

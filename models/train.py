@@ -12,7 +12,9 @@ encoder/adapter: the ``joint`` kind) and returns it with its validation results:
   ``patience`` evaluations without improvement; the best weights are restored at the end;
 - a fixed seed; checkpoints (safetensors, see :mod:`models.checkpoint`) every
   ``checkpoint_every`` steps, after each validation and on Ctrl-C, so that ``resume=True``
-  continues a killed run from its last checkpoint with the same batches and random state.
+  continues a killed run from its last checkpoint with the same batches and random state;
+- ``init_from`` (:mod:`models.warm_start`): the adapter and heads start from a registered
+  version's weights instead of the seed's, for a new run with its own schedule.
 
 Several tasks: each epoch is every task's batches shuffled together (a batch holds one task's
 rows, as in MT-DNN); with ``grad_accum`` > 1 one optimizer step mixes several tasks.
@@ -50,6 +52,7 @@ from models.encoder import ResolvedBase, pick_device
 from models.evaluate import primary_value
 from models.inference import TextInput, metrics_for, predict_examples, tune_thresholds
 from models.network import TaskNetwork, TokenizedTask, build_network, tokenize_examples
+from models.warm_start import WarmStart, apply_warm_start, check_compatible
 
 log = logging.getLogger("kreview.models.train")
 CHECKPOINT_DIR = "checkpoint"
@@ -130,6 +133,7 @@ class TrainResult:
     run_key: str
     hyper: Hyper
     devices: dict[str, str] = field(default_factory=dict)
+    init_from: str | None = None  # the registered version the weights started from
 
     @property
     def examples_per_s(self) -> float:
@@ -143,9 +147,10 @@ def run_key(
     hyper: Hyper,
     loop: LoopSettings,
     text: tuple[str, int],
+    init_from: WarmStart | None = None,
 ) -> str:
     """Identifies a training run: a checkpoint is resumed only by the very same run."""
-    body = {
+    body: dict[str, Any] = {
         "base": base.sha256,
         "data": {
             t: [s.train.fingerprint(), s.val.fingerprint()] for t, s in sorted(splits.items())
@@ -157,6 +162,8 @@ def run_key(
         "head_dropout": loop.head_dropout,
         "text": list(text),
     }
+    if init_from is not None:  # absent otherwise, so older runs keep their keys
+        body["init_from"] = [init_from.ref, init_from.fingerprint]
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -285,6 +292,7 @@ def train(
     work_root: Path,
     kind: str,
     resume: bool = False,
+    init_from: WarmStart | None = None,
     hooks: TrainHooks | None = None,
     progress: Any | None = None,
     progress_label: str = "",
@@ -294,7 +302,9 @@ def train(
     from accelerate.utils import set_seed
 
     hooks = hooks or TrainHooks()
-    key = run_key(base, splits, adapter, hyper, loop, (prefix, max_length))
+    if init_from is not None:  # before anything is loaded: a mismatch is a one-line error
+        check_compatible(init_from, base.sha256, adapter, labels)
+    key = run_key(base, splits, adapter, hyper, loop, (prefix, max_length), init_from)
     work_dir = work_root / f"{kind}-{key}"
     ckpt_dir = work_dir / CHECKPOINT_DIR
     found = read_position(ckpt_dir) if resume else None
@@ -308,6 +318,9 @@ def train(
     network, tokenizer, applied = build_network(
         base, sorted(splits), labels, adapter, head_dropout=loop.head_dropout
     )
+    if init_from is not None:
+        warm = apply_warm_start(network, applied, init_from)
+        log.info("weights from %s (heads: %s)", init_from.ref, ", ".join(warm) or "none")
     text = TextInput(tokenizer, prefix, max_length)
     tokenized = {
         t: tokenize_examples(s.train, tokenizer, prefix=prefix, max_length=max_length)
@@ -466,6 +479,7 @@ def train(
         run_key=key,
         hyper=hyper,
         devices={"device": str(accelerator.device), "mixed_precision": precision},
+        init_from=init_from.ref if init_from is not None else None,
     )
 
 

@@ -38,7 +38,7 @@ from models.data import (
 )
 from models.encoder import resolve_base
 from models.inference import TextInput, metrics_for, predict_examples
-from models.registry import Decision, Registry, VersionInfo, mirror_to_catalog
+from models.registry import Decision, Registry, VersionInfo, mirror_to_catalog, resolve_ref
 from models.search import SearchSummary, search
 from models.train import (
     Hyper,
@@ -49,6 +49,7 @@ from models.train import (
     discard_checkpoints,
     train,
 )
+from models.warm_start import WarmStartError, read_warm_start
 
 log = logging.getLogger("kreview.models.workflow")
 VALIDATION_AS_HELD_OUT = "validation split (no held-out file)"
@@ -79,6 +80,8 @@ class TrainRequest:
     eval_batch_size: int = 64
     # texts through etl.normalize, as the scorer's text_norm (see models.data)
     normalize: bool = True
+    # a registered version (ref, "current" or "latest") whose adapter and heads start the run
+    init_from: str | None = None
 
     @property
     def tasks(self) -> tuple[str, ...]:
@@ -214,7 +217,15 @@ def run_training(
     hooks: TrainHooks | None = None,
 ) -> TrainOutcome:
     registry = Registry(wh.models_dir)
-    # Data first: a missing file is found in a second, before a base is resolved and hashed.
+    if req.init_from is not None and req.trials > 0:
+        raise WarmStartError("--init-from starts one run; it does not combine with --trials")
+    # The source first, then the data: a wrong ref or a missing file is found in a second,
+    # before a base is resolved and hashed.
+    warm = (
+        read_warm_start(registry, resolve_ref(registry, req.init_from, req.tasks))
+        if req.init_from is not None
+        else None
+    )
     prepared = {t: prepare_task(t, req, wh, wait_s) for t in req.tasks}
     base = resolve_base(req.base, wh.models_dir)
     splits = {t: p.split for t, p in prepared.items()}
@@ -248,6 +259,7 @@ def run_training(
             req.hyper,
             req.loop,
             resume=req.resume,
+            init_from=warm,
             hooks=hooks,
             **common,
         )

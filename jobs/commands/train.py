@@ -114,6 +114,8 @@ def print_summary(out: TrainOutcome) -> None:
     console.print(table)
     facts = Table(show_header=False, box=None)
     facts.add_row("adapter", out.info.config["adapter"]["type"])
+    if r.init_from is not None:
+        facts.add_row("started from", r.init_from)
     facts.add_row(
         "steps",
         f"{r.steps:,} ({r.epochs_run} epochs; best step {r.best_step:,}"
@@ -201,6 +203,15 @@ def train_command(
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue this exact run from its checkpoint.")
     ] = False,
+    init_from: Annotated[
+        str | None,
+        typer.Option(
+            "--init-from",
+            help="Start the adapter and heads from a registered version (KIND/VERSION, "
+            "current or latest) instead of random: another epoch on a trained model, with a "
+            "new LR schedule. Adapter settings must match the source's.",
+        ),
+    ] = None,
     limit: Annotated[int | None, typer.Option(help="Training rows per task (sample).")] = None,
     eval_limit: Annotated[int | None, typer.Option(help="Held-out rows (sample).")] = None,
     seed: Annotated[int | None, typer.Option()] = None,
@@ -220,6 +231,7 @@ def train_command(
     """Train a task model (LoRA or full fine-tuning), evaluate it, register it, maybe promote it."""
     from models.adapters import AdapterConfig, AdapterError
     from models.train import Hyper, LoopSettings
+    from models.warm_start import WarmStartError
     from models.workflow import TrainRequest, run_training
 
     st = state(ctx)
@@ -250,6 +262,16 @@ def train_command(
         }
     )
     mc, tc = cfg.models, cfg.models.train
+    if tc.mixed_precision == "fp16":
+        from models.encoder import pick_device
+
+        # known now, not after minutes of reading data: the device decides what fp16 means
+        try:
+            on_cuda = pick_device(tc.device).type == "cuda"
+        except RuntimeError as exc:  # device "cuda" without one
+            raise fail(str(exc)) from None
+        if not on_cuda:
+            raise fail("mixed precision fp16 needs CUDA; on a CPU use --precision bf16 or no")
     specs = parse_data(kind.value, data)
     evals = parse_data(kind.value, eval_data or []) if eval_data else {}
     unknown = sorted({t for t, _ in parse_repeats(tc.task_repeats)} - set(specs))
@@ -313,6 +335,7 @@ def train_command(
         force=force,
         min_delta=mc.promote_min_delta,
         normalize=not raw_text,
+        init_from=init_from,
     )
     wh = Warehouse(cfg.warehouse.root)
     progress = _progress(st.quiet)
@@ -322,7 +345,14 @@ def train_command(
                 out = run_training(req, wh, wait_s=cfg.warehouse.read_wait_s, progress=progress)
         else:
             out = run_training(req, wh, wait_s=cfg.warehouse.read_wait_s)
-    except (DataError, BaseUnavailable, BaseMismatch, UnsafeWeights, AdapterError) as exc:
+    except (
+        DataError,
+        BaseUnavailable,
+        BaseMismatch,
+        UnsafeWeights,
+        AdapterError,
+        WarmStartError,
+    ) as exc:
         raise fail(str(exc)) from None
     except RegistryError as exc:
         raise fail(str(exc), 1) from None

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 import jobs.cli  # noqa: F401  (registers every command module)
@@ -85,6 +86,11 @@ def test_bad_data_arguments_exit_2(runner: CliRunner, tiny_data: dict, tmp_path:
         runner, wh, "train", "sentiment", "--data", sentiment, "--repeat", "emotion=3"
     )
     assert code == 2 and "without training data: emotion" in out
+    if not torch.cuda.is_available():
+        code, out = _kreview(
+            runner, wh, "train", "sentiment", "--data", sentiment, "--precision", "fp16"
+        )
+        assert code == 2 and "fp16 needs CUDA" in out
     from jobs.config import ConfigError, load_config
 
     with pytest.raises(ConfigError, match="task repeat 'x' is not task=N"):
