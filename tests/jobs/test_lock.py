@@ -14,7 +14,9 @@ from jobs.lock import WarehouseLocked, is_locked, writer_lock
 from jobs.warehouse import Warehouse
 
 
-def _hold(lock: Path, seconds: float = 30) -> subprocess.Popen[str]:
+def _hold(lock: Path, seconds: float = 600) -> subprocess.Popen[str]:
+    # Every caller kills the holder when done; the hold only has to outlast the CLI
+    # subprocesses it races, whose start (imports) took over 30 s on a loaded machine.
     code = textwrap.dedent(
         f"""
         import time
