@@ -8,7 +8,7 @@ STAMP := $(VENV)/.kreview-installed
 PYTEST_ARGS ?=
 
 .PHONY: setup system-deps test test-fast demo lint format bench-all train-defaults \
-  train-defaults-continue
+  train-defaults-continue train-defaults-polish
 
 setup: $(STAMP)
 
@@ -56,12 +56,13 @@ format:
 
 # The recipe of the shipped default model (issue 6): one LoRA adapter shared by the three
 # tasks, in encoder layers 4-11 (no gradient below them), bf16 autocast where the CPU has
-# native bf16. Two stages, because one CPU session holds about 1.5 epochs: stage 1 trains
-# from scratch (9,000 steps), stage 2 starts from stage 1's weights (--init-from latest: the
-# newest trained, unrefitted version) with a new, lower LR schedule. --resume makes either
+# native bf16. Three stages, because one CPU session holds about 1.5 epochs: stage 1 trains
+# from scratch (9,000 steps); stages 2 and 3 start from the stage before (--init-from latest:
+# the newest trained, unrefitted version) with new, lower LR schedules. --resume makes any
 # stage continue from its last checkpoint when rerun with the same arguments (a killed run
 # or a session that ended); a finished stage's checkpoint is gone, so make
-# train-defaults-continue runs stage 2 (and the refit) alone.
+# train-defaults-continue runs stages 2 and 3 (and the refit), make train-defaults-polish
+# stage 3 and the refit.
 # Two threads on an otherwise idle 2-core machine; set TRAIN_THREADS=1 when it shares the
 # cores with other work (two threads under contention ran 5-9x slower).
 DATA ?= ../shared/data
@@ -84,6 +85,15 @@ train-defaults-continue: setup
 	OMP_NUM_THREADS=$(TRAIN_THREADS) $(BIN)/kreview train joint $(TRAIN_DATA) $(TRAIN_SHAPE) \
 	  --init-from $(INIT_FROM) --epochs 2 --max-steps 9000 --lr 3e-4 --head-lr 1e-3 \
 	  --warmup 0.03 --eval-every 2250
+	$(MAKE) train-defaults-polish INIT_FROM=latest
+
+# Stage 3: a lower peak rate (stage 2's climb back to 3e-4 cost validation accuracy first) and
+# batch orders neither earlier stage saw (--order-offset 2: stages 1 and 2 both trained on
+# epochs 0 and 1's orders).
+train-defaults-polish: setup
+	OMP_NUM_THREADS=$(TRAIN_THREADS) $(BIN)/kreview train joint $(TRAIN_DATA) $(TRAIN_SHAPE) \
+	  --init-from $(INIT_FROM) --epochs 1 --max-steps 6000 --lr 1.5e-4 --head-lr 5e-4 \
+	  --warmup 0.03 --eval-every 1500 --order-offset 2
 	# The joint run leaves the emotion head underfit (4.5k KOTE rows beside 150k NSMC rows);
 	# a linear head refitted on the finished encoder's pooled vectors fixes that in minutes.
 	# The refitted version (not the raw run, whose emotions lose to the current default's)

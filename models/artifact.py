@@ -106,6 +106,7 @@ def write_artifact(
             "best_step": result.best_step,
             "resumed_from": result.resumed_from,
             "init_from": result.init_from,
+            "order_offset": result.order_offset,
             "run_key": result.run_key,
             "logs": str(result.work_dir / "tb"),
             "hardware": _hardware(),

@@ -94,6 +94,10 @@ class LoopSettings:
     log_every: int = 10
     tensorboard: bool = True
     head_dropout: float = 0.1
+    # Epoch e trains in epoch (e + order_offset)'s shuffled order. A warm-started stage would
+    # otherwise replay the batch order of the stage before it; the validation split (picked
+    # by the seed) stays put.
+    order_offset: int = 0
     # False: no checkpoints at all (search trials, which are never resumed)
     checkpoints: bool = True
 
@@ -134,6 +138,7 @@ class TrainResult:
     hyper: Hyper
     devices: dict[str, str] = field(default_factory=dict)
     init_from: str | None = None  # the registered version the weights started from
+    order_offset: int = 0
 
     @property
     def examples_per_s(self) -> float:
@@ -162,8 +167,11 @@ def run_key(
         "head_dropout": loop.head_dropout,
         "text": list(text),
     }
-    if init_from is not None:  # absent otherwise, so older runs keep their keys
+    # both absent by default, so older runs keep their keys
+    if init_from is not None:
         body["init_from"] = [init_from.ref, init_from.fingerprint]
+    if loop.order_offset:
+        body["order_offset"] = loop.order_offset
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -397,7 +405,9 @@ def train(
     network.train()
     try:
         while pos.step < total and not stopped_early:
-            groups = epoch_groups(tokenized, hyper, loop.bucket_pool, loop.seed, pos.epoch)
+            groups = epoch_groups(
+                tokenized, hyper, loop.bucket_pool, loop.seed, pos.epoch + loop.order_offset
+            )
             for g_idx in range(pos.group, len(groups)):
                 started = time.perf_counter()
                 group = groups[g_idx]
@@ -480,6 +490,7 @@ def train(
         hyper=hyper,
         devices={"device": str(accelerator.device), "mixed_precision": precision},
         init_from=init_from.ref if init_from is not None else None,
+        order_offset=loop.order_offset,
     )
 
 

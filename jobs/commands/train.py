@@ -212,6 +212,15 @@ def train_command(
             "new LR schedule. Adapter settings must match the source's.",
         ),
     ] = None,
+    order_offset: Annotated[
+        int,
+        typer.Option(
+            "--order-offset",
+            min=0,
+            help="Shuffle epoch e as epoch e+N: a stage after --init-from sees new batch "
+            "orders, while the seed keeps the validation split.",
+        ),
+    ] = 0,
     limit: Annotated[int | None, typer.Option(help="Training rows per task (sample).")] = None,
     eval_limit: Annotated[int | None, typer.Option(help="Held-out rows (sample).")] = None,
     seed: Annotated[int | None, typer.Option()] = None,
@@ -322,6 +331,7 @@ def train_command(
             device=tc.device,
             mixed_precision=tc.mixed_precision,
             head_dropout=tc.head_dropout,
+            order_offset=order_offset,
         ),
         adapter=adapter,
         limit=limit,

@@ -23,6 +23,7 @@ from models.train import (
     epoch_groups,
     train,
 )
+from tests.models.tiny_tasks import write_tiny_base
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -145,6 +146,33 @@ def test_without_resume_a_stale_checkpoint_is_ignored(
         _train(tiny_base, tmp_path, splits, loop=loop, hooks=TrainHooks(on_step=kill_at_3))
     fresh = _train(tiny_base, tmp_path, splits, loop=loop)
     assert fresh.resumed_from is None and fresh.steps == 36
+
+
+def test_order_offset_trains_on_a_later_epochs_batch_order(tiny_data: dict, tmp_path: Path) -> None:
+    # At lr 0 and without dropout the weights never move and nothing is random, so a logged
+    # loss depends only on which rows were batched: a one-epoch run with offset 1 logs what
+    # epoch 1 of an unshifted run logs.
+    tiny_base = write_tiny_base(tmp_path / "still-bert", dropout=0.0)
+    splits = _splits(tiny_data)
+    hyper, loop = replace(HYPER, lr=0.0, epochs=2), replace(LOOP, log_every=1)
+
+    def losses(res) -> list[float]:  # type: ignore[no-untyped-def]
+        return [h["loss"] for h in res.history if h["kind"] == "train"]
+
+    two = _train(tiny_base, tmp_path / "a", splits, hyper=hyper, loop=loop)
+    shifted = _train(
+        tiny_base,
+        tmp_path / "b",
+        splits,
+        hyper=replace(hyper, epochs=1),
+        loop=replace(loop, order_offset=1),
+    )
+    assert shifted.steps == 6
+    np.testing.assert_allclose(losses(shifted), losses(two)[6:], rtol=1e-5)
+    assert losses(shifted) != losses(two)[:6]  # not epoch 0's order
+    assert shifted.order_offset == 1
+    unshifted = _train(tiny_base, tmp_path / "c", splits, hyper=replace(hyper, epochs=1), loop=loop)
+    assert unshifted.run_key != shifted.run_key  # a checkpoint of one never resumes the other
 
 
 def _tokenized(lengths: list[int]) -> TokenizedTask:

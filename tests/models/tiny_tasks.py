@@ -23,9 +23,12 @@ def _chars() -> list[str]:
     return sorted({c for w in words for c in w})
 
 
-def write_tiny_base(folder: Path, *, hidden: int = 32, layers: int = 2, seed: int = 0) -> Path:
+def write_tiny_base(
+    folder: Path, *, hidden: int = 32, layers: int = 2, seed: int = 0, dropout: float = 0.1
+) -> Path:
     """A random BERT (hidden 32, 2 layers) and a character-level tokenizer, saved as a
-    transformers folder with safetensors weights."""
+    transformers folder with safetensors weights. dropout=0 makes a training step's loss a
+    function of its batch alone."""
     import torch
     from tokenizers import Regex, Tokenizer, pre_tokenizers, processors
     from tokenizers.models import WordLevel
@@ -59,6 +62,8 @@ def write_tiny_base(folder: Path, *, hidden: int = 32, layers: int = 2, seed: in
         intermediate_size=hidden * 2,
         max_position_embeddings=64,
         pad_token_id=vocab["[PAD]"],
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout,
     )
     torch.manual_seed(seed)
     BertModel(cfg).save_pretrained(folder, safe_serialization=True)
