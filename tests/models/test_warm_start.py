@@ -65,8 +65,11 @@ def test_init_from_continues_the_source_model(
     assert set(a) == set(b)
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
 
-    # "current" resolves to the version serving the task; a real rate moves the weights
-    code, out = _kreview(wh, *train, *FAST, "--init-from", "current", "--max-steps", "3")
+    # "current" resolves to the version serving the task; a real rate moves the weights; the
+    # order offset reaches the run and its record
+    code, out = _kreview(
+        wh, *train, *FAST, "--init-from", "current", "--max-steps", "3", "--order-offset", "1"
+    )
     assert code == 0, out
     # the one new version (not the newest name: versions made within one second sort by
     # their random suffix)
@@ -74,6 +77,8 @@ def test_init_from_continues_the_source_model(
         v for v in Registry(wh / "models").versions() if v.ref not in {first.ref, second.ref}
     ]
     assert third.config["training"]["init_from"] == first.ref
+    assert third.config["training"]["order_offset"] == 1
+    assert second.config["training"]["order_offset"] == 0
     c = _weights(registry, third.ref)
     assert any(not torch.allclose(a[k], c[k]) for k in a if k.endswith("lora_B"))
 
