@@ -7,7 +7,11 @@ Separate from the site modules (which know URLs and parse payloads), as in scrap
 - :class:`Fetcher` — one headless system Chromium; JSON over Playwright's request context
   (cookies shared with the browser) and pages whose own requests pass through the gate too.
   Retries 429, 5xx, timeouts, network errors and undecodable JSON with capped exponential
-  backoff; other 4xx fail at once.
+  backoff; other 4xx fail at once. A 429 naming no Retry-After holds the host for a backoff
+  that grows with the attempt (page requests: with the host's run of 429s).
+- A real browser user agent (headless Chromium's own says ``HeadlessChrome``), and robots.txt
+  read per host and obeyed, warned about or ignored as ``scrape.robots_txt`` says
+  (:mod:`etl.robots`).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from playwright.async_api import (
+    Browser,
     BrowserContext,
     Page,
     Playwright,
@@ -40,6 +45,7 @@ from playwright.async_api import (
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
+from etl.robots import RobotsAnswer, RobotsGuard, RobotsReport
 from etl.scrape_config import ScrapeConfig
 
 # Requests of these kinds carry data and are paced; scripts and stylesheets load freely.
@@ -56,12 +62,27 @@ class FetchError(RuntimeError):
         super().__init__(f"{url}: {message}")
 
 
+class RobotsDisallowed(FetchError):
+    """robots.txt disallows the URL and ``scrape.robots_txt`` is "obey": it was not fetched."""
+
+
 class MalformedPayload(FetchError):
     """The body never decoded as JSON, on any attempt; ``snippet`` holds its start."""
 
     def __init__(self, url: str, snippet: str, attempts: int):
         self.snippet = snippet
         super().__init__(url, f"malformed JSON after {attempts} attempts", None, attempts)
+
+
+class Refused(FetchError):
+    """The site refused this client (403, or a challenge page where JSON was expected):
+    retrying does not help; the headers, cookies or access path need updating."""
+
+    def __init__(self, url: str, status: int, content_type: str, snippet: str) -> None:
+        self.content_type = content_type
+        self.snippet = snippet
+        what = "an HTML page (a WAF challenge?)" if "html" in content_type.lower() else "JSON"
+        super().__init__(url, f"HTTP {status} with {what}: {snippet[:160]!r}", status)
 
 
 def host_of(url: str) -> str:
@@ -214,7 +235,12 @@ class FetchStats:
     timeouts: int = 0
     network_errors: int = 0
     malformed: int = 0
+    # Every hold-off after a 429: its Retry-After, or the backoff when it named none.
     retry_after_waits: list[float] = field(default_factory=list)
+    # The User-Agent every request and page sent (set when the browser starts).
+    user_agent: str | None = None
+    # Per host: what its robots.txt said and how many disallowed URLs were asked for.
+    robots: dict[str, RobotsReport] = field(default_factory=dict)
 
 
 @dataclass
@@ -242,9 +268,11 @@ def _page_of(req: Request) -> Page | None:
 class _Retry(Exception):
     """Internal: one attempt failed in a retryable way."""
 
-    def __init__(self, reason: str, wait_s: float | None = None) -> None:
+    def __init__(self, reason: str, wait_s: float | None = None, *, backoff_429: bool = False):
         self.reason = reason
         self.wait_s = wait_s
+        # A 429 that named no wait: the retry loop holds the host for a growing backoff.
+        self.backoff_429 = backoff_429
         super().__init__(reason)
 
 
@@ -267,6 +295,9 @@ class Fetcher:
             stuck_after_s=2 * cfg.timeout_s,
         )
         self.stats = FetchStats()
+        self.robots = RobotsGuard(cfg.robots_txt, self._fetch_robots, log, self.stats.robots)
+        # Per host: 429s in a row on pages' own requests (reset by a 2xx), for their backoff.
+        self._page_429s: Counter[str] = Counter()
         # Page requests let through by `_route` whose end the gate has not heard of yet.
         self._in_flight: set[Request] = set()
         self._pw: Playwright | None = None
@@ -289,8 +320,10 @@ class Fetcher:
                 headless=self.cfg.headless,
                 args=list(self.cfg.chromium_args),
             )
+            # Set on the context, so pages and `ctx.request` (get_json) both send it.
+            self.stats.user_agent = self.cfg.user_agent or await browser_user_agent(browser)
             self._context = await browser.new_context(
-                locale="ko-KR", timezone_id="Asia/Seoul", user_agent=self.cfg.user_agent
+                locale="ko-KR", timezone_id="Asia/Seoul", user_agent=self.stats.user_agent
             )
             await self._context.route("**/*", self._route)
         except BaseException:
@@ -347,11 +380,11 @@ class Fetcher:
             self._request_done(req)
             raise
 
-    def _retry_after(self, url: str, header: str | None) -> float:
-        """Seconds a 429 asks for (backoff if it names none); too long fails the request."""
+    def _retry_after(self, url: str, header: str | None) -> float | None:
+        """Seconds a 429 asks for (None if it names none); too long fails the request."""
         wait = parse_retry_after(header)
         if wait is None:
-            return self.backoff(0)
+            return None
         if wait > self.cfg.retry_after_max_s:
             raise FetchError(
                 url,
@@ -368,16 +401,24 @@ class Fetcher:
             return
         if status == 429:
             wait = self._retry_after(url, retry_after)
-            self.gate.hold_off(host_of(url), wait)
-            self.stats.retry_after_waits.append(wait)
+            if wait is None:
+                raise _Retry("HTTP 429 without Retry-After", backoff_429=True)
+            self._hold_off_429(url, wait)
             raise _Retry(f"HTTP 429 (waiting {wait:g}s)", wait)
-        if status >= 500:
-            raise _Retry(f"HTTP {status}")
-        raise FetchError(url, f"HTTP {status}", status)
+        _raise_for_status(url, status)
 
-    async def _with_retries(self, url: str, attempt_fn: Callable[[], Awaitable[Any]]) -> Any:
+    def _hold_off_429(self, url: str, wait: float) -> float:
+        """After a 429: no request to the URL's host starts for ``wait`` seconds."""
+        self.gate.hold_off(host_of(url), wait)
+        self.stats.retry_after_waits.append(wait)
+        return wait
+
+    async def _with_retries(
+        self, url: str, attempt_fn: Callable[[], Awaitable[Any]], retries: int | None = None
+    ) -> Any:
+        retries = self.cfg.retries if retries is None else retries
         last: _Retry | None = None
-        for attempt in range(self.cfg.retries + 1):
+        for attempt in range(retries + 1):
             if last is not None:
                 self.stats.retries += 1
                 # After a 429 the gate already holds the host for Retry-After.
@@ -390,6 +431,8 @@ class Fetcher:
             try:
                 return await attempt_fn()
             except _Retry as exc:
+                if exc.backoff_429:
+                    exc.wait_s = self._hold_off_429(url, self.backoff(attempt))
                 last = exc
             except PlaywrightTimeoutError:
                 self.stats.timeouts += 1
@@ -399,13 +442,14 @@ class Fetcher:
                 last = _Retry(f"network error: {str(exc).splitlines()[0]}")
         assert last is not None
         if isinstance(last, _MalformedAttempt):
-            raise MalformedPayload(url, last.snippet, self.cfg.retries + 1)
-        raise FetchError(url, f"gave up after {self.cfg.retries + 1} attempts: {last.reason}")
+            raise MalformedPayload(url, last.snippet, retries + 1)
+        raise FetchError(url, f"gave up after {retries + 1} attempts: {last.reason}")
 
     async def get_json(self, url: str, headers: dict[str, str] | None = None) -> Any:
         """Decoded JSON of a GET; retried per config. Raises FetchError / MalformedPayload."""
         ctx = self._ctx()
         host = host_of(url)
+        await self._robots_check(url)
 
         async def attempt() -> Any:
             async with self.gate.slot(host):
@@ -437,6 +481,7 @@ class Fetcher:
         """An open page at ``url`` (loaded, retried per config); holds one of the host's slots
         while open, so at most N pages per host are open at once."""
         host = host_of(url)
+        await self._robots_check(url)  # before taking a slot: reading robots.txt takes one
         async with self.gate.slot(host):
             session: PageSession = await self._with_retries(url, lambda: self._open(url, host))
             try:
@@ -470,6 +515,54 @@ class Fetcher:
             raise
         return session
 
+    async def navigate(self, session: PageSession, url: str) -> None:
+        """Load ``url`` in an open page (same politeness and retries as :meth:`page`): a site
+        whose API is called from its own pages moves from page to page like a reader."""
+        host = host_of(url)
+        await self._robots_check(url)
+
+        async def attempt() -> None:
+            await self.gate.wait_turn(host)
+            self.stats.requests += 1
+            try:
+                resp = await session.page.goto(url, timeout=self.timeout_ms, wait_until="load")
+            finally:
+                self.gate.completed(host)
+            if resp is None:
+                raise _Retry("no response")
+            self._check_status(url, resp.status, resp.headers.get("retry-after"))
+            session.url = url
+
+        await self._with_retries(url, attempt)
+
+    async def page_json(
+        self, session: PageSession, url: str, headers: dict[str, str] | None = None
+    ) -> Any:
+        """Decoded JSON of a GET sent by the page itself (``fetch`` in its context): it carries
+        the page's cookies, Referer and user agent, as the site's own web app does. The
+        request passes the host gate like every request the page makes (``_route``); its
+        status is counted (and a 429 holds the host) by the page's response listener."""
+        await self._robots_check(url)
+
+        async def attempt() -> Any:
+            got = await session.page.evaluate(_PAGE_FETCH, [url, headers or {}, self.timeout_ms])
+            status, ctype, body = got["status"], got["contentType"], got["body"]
+            if status == 429:
+                raise _Retry("HTTP 429", 0.0)  # the listener already holds the host
+            if status == 403 or "html" in ctype.lower():
+                # An API that answers 403 or a page (a WAF challenge) refuses this client:
+                # retrying the same request changes nothing.
+                raise Refused(url, status, ctype, body[:300])
+            _raise_for_status(url, status)
+            try:
+                return json.loads(body)
+            except json.JSONDecodeError as exc:
+                self.stats.malformed += 1
+                snippet = body[: self.cfg.snippet_chars]
+                raise _MalformedAttempt(f"malformed JSON ({exc})", snippet) from exc
+
+        return await self._with_retries(url, attempt)
+
     def _request_done(self, req: Request) -> None:
         """The end of a request `_route` let through (finished, failed, or its page closed);
         each is reported to the gate exactly once."""
@@ -484,11 +577,86 @@ class Fetcher:
             return
         session.data_statuses.append(resp.status)
         self.stats.statuses[resp.status] += 1
-        if resp.status == 429:
+        host = host_of(resp.url)
+        if 200 <= resp.status < 300:
+            self._page_429s.pop(host, None)
+        elif resp.status == 429:
             wait = parse_retry_after(resp.headers.get("retry-after"))
-            wait = self.backoff(0) if wait is None else min(wait, self.cfg.retry_after_max_s)
-            self.gate.hold_off(host_of(resp.url), wait)
-            self.stats.retry_after_waits.append(wait)
+            # No Retry-After: a backoff that grows with the host's 429s in a row.
+            backoff = self.backoff(self._page_429s[host])
+            self._page_429s[host] += 1
+            wait = backoff if wait is None else min(wait, self.cfg.retry_after_max_s)
+            self._hold_off_429(resp.url, wait)
+
+    async def _robots_check(self, url: str) -> None:
+        """Raise RobotsDisallowed if robots.txt rules the URL out and the policy is "obey"."""
+        check = await self.robots.check(url)
+        if not check.fetch:
+            raise RobotsDisallowed(url, check.reason)
+
+    async def _fetch_robots(self, url: str) -> RobotsAnswer:
+        """GET one robots.txt through the gate. Retried per config only under "obey", where
+        an unreachable file stops the host; a 429 holds the host as anywhere else."""
+        host = host_of(url)
+
+        async def attempt() -> RobotsAnswer:
+            async with self.gate.slot(host):
+                await self.gate.wait_turn(host)
+                self.stats.requests += 1
+                try:
+                    resp = await self._ctx().request.get(
+                        url, timeout=self.timeout_ms, fail_on_status_code=False
+                    )
+                finally:
+                    self.gate.completed(host)
+                try:
+                    if resp.status == 429 or resp.status >= 500:
+                        self._check_status(url, resp.status, resp.headers.get("retry-after"))
+                    body = (await resp.body()).decode("utf-8", "replace") if resp.ok else ""
+                    return RobotsAnswer(resp.status, body)
+                finally:
+                    await resp.dispose()
+
+        retries = self.cfg.retries if self.cfg.robots_txt == "obey" else 0
+        try:
+            return await self._with_retries(url, attempt, retries)
+        except FetchError as exc:
+            return RobotsAnswer(exc.status, error=str(exc).removeprefix(f"{url}: "))
+
+
+def _raise_for_status(url: str, status: int) -> None:
+    """Pass 2xx; raise _Retry for 5xx, FetchError for every other status (4xx but 429)."""
+    if 200 <= status < 300:
+        return
+    if status >= 500:
+        raise _Retry(f"HTTP {status}")
+    raise FetchError(url, f"HTTP {status}", status)
+
+
+# fetch() inside the page: the browser adds the page's cookies, Referer and user agent.
+_PAGE_FETCH = """
+async ([url, headers, timeoutMs]) => {
+  const r = await fetch(url, {headers, credentials: 'same-origin',
+                              signal: AbortSignal.timeout(timeoutMs)});
+  return {status: r.status, contentType: r.headers.get('content-type') || '',
+          body: await r.text()};
+}
+"""
+
+
+async def browser_user_agent(browser: Browser) -> str:
+    """The browser's own User-Agent as its headed self sends it: headless Chromium says
+    ``HeadlessChrome/<version>``, which sites block on sight; the rest (platform, version) is
+    kept as the launched browser reports it."""
+    page = await browser.new_page()  # in a context of its own, closed with the page
+    try:
+        return normal_user_agent(await page.evaluate("navigator.userAgent"))
+    finally:
+        await page.close()
+
+
+def normal_user_agent(user_agent: str) -> str:
+    return user_agent.replace("HeadlessChrome/", "Chrome/")
 
 
 class _MalformedAttempt(_Retry):

@@ -18,12 +18,15 @@ RAW_SCHEMA = pa.schema(
         pa.field("title_id", pa.string(), nullable=False),  # kreview title id (titles list)
         pa.field("title", pa.string(), nullable=False),  # title name as listed
         pa.field("source_title_id", pa.string(), nullable=False),  # the site's id of the title
-        pa.field("rating", pa.float32()),  # 0–10 scale; Watcha stars × 2; null if none
+        pa.field("rating", pa.float32()),  # 0–10 scale, as both sites give it; null if none
         pa.field("text", pa.string(), nullable=False),  # exactly as shown
         pa.field("author_hash", pa.string()),  # salted sha256; never a name or site id
         pa.field("written_at", pa.timestamp("us", tz="UTC")),
         pa.field("likes", pa.int32()),
         pa.field("spoiler", pa.bool_()),
+        # The site flagged the review as improper (Watcha's `improper`); the clean stage
+        # quarantines it. Null where the site has no such flag, and in files written before.
+        pa.field("improper", pa.bool_()),
         pa.field("url", pa.string(), nullable=False),
         pa.field("scraped_at", pa.timestamp("us", tz="UTC"), nullable=False),
         pa.field("run_id", pa.string(), nullable=False),

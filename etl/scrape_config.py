@@ -5,6 +5,7 @@ Every base URL is configurable so the same code can crawl a local replay of the 
 """
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 
@@ -12,32 +13,48 @@ from jobs.frozen import Frozen
 
 
 class NaverConfig(Frozen):
+    """Naver's search-result review cards. Every default is a fact from the site contract
+    (docs/sources/naver.md), which names its public source; `kreview scrape --probe` checks
+    them against the live page."""
+
     enabled: bool = True
     base_url: str = "https://search.naver.com"
     # {query} is filled with the URL-encoded query built from `query_template`.
-    search_path: str = "/search.naver?query={query}"
+    search_path: str = "/search.naver?where=nexearch&query={query}"
     query_template: str = "영화 {title} 관람평"
     # Used instead when the titles list gives a year (names clash: 기생충 1960 vs 2019).
     query_template_year: str = "영화 {title} {year} 관람평"
-    item_selector: str = "li.area_card._item"
+    item_selector: str = "div.lego_review_list._scroller > ul > li.area_card._item"
+    review_id_attribute: str = "data-rating-id"
+    # The card's full text; the shown text (`text_selector`) is cut for long reviews. None:
+    # read the shown text, after clicking `more_button_selector` on every cut card.
+    full_text_attribute: str | None = "data-report-title"
     text_selector: str = "span.desc._text"
+    # 펼쳐보기: shows the rest of a cut text.
+    more_button_selector: str = "button.story_more._tail"
     rating_selector: str = "div.area_text_box"
-    author_selector: str = "dl.cm_upload_info dd.this_text_stress"
-    date_selector: str = "dl.cm_upload_info dd.this_text_normal"
-    likes_selector: str = "button.area_button_upvote span.this_text_stress"
-    spoiler_selector: str = ".area_spoiler, ._spoiler"
+    author_selector: str = "dd.this_text_stress._btn_writer"
+    date_selector: str = "dd.this_text_normal"
+    likes_selector: str = "button.area_button_upvote span._count_num"
+    spoiler_selector: str = "span.lego_text_spoiler._review_spoiler_text"
+    # The switch that shows spoiler reviews' texts. None: leave it; spoiler texts the page
+    # hides are then recorded as hidden (`spoiler_hidden` in the title's outcome).
+    spoiler_switch_selector: str | None = "button.btn_area_auto[title='스포일러']"
     # The scrolling box that loads more cards as it scrolls.
     scroll_container_selector: str = "div.lego_review_list._scroller"
-    # An element whose text holds the number of reviews the page promises.
-    count_selector: str = "span.area_card_count, ._total_count"
-    review_id_attribute: str = "data-report-id"
-    # Naver's own id of the film: the `os=` parameter of the title link in the result panel.
+    # An element whose text holds the number of reviews the page promises (a guess: no
+    # public source shows one; the scraper works without it).
+    count_selector: str = "div.lego_review_list ._total_count"
+    # Naver's own id of the film: the `os=` parameter of the tab links (pkid=68&os=...).
     # A page with reviews but no such link falls back to the search query as the id.
     title_link_selector: str = 'a[href*="os="]'
     title_id_pattern: str = r"[?&]os=(\d+)"
-    # The "최신순" (newest first) tab. Incremental scraping stops at the first review already
-    # collected, which is only right when the list is newest first. None: keep the page's order.
-    recent_tab_selector: str | None = "a._sort_tab[data-sort='recent']"
+    # The 최신순 (newest first) item of the sorting menu, clicked on every title: incremental
+    # scraping stops at the first review already collected, which is only right when the list
+    # is newest first. None: keep the page's order (공감순).
+    recent_tab_selector: str | None = "div._sorting_wrap li:has-text('최신순') a"
+    # Ratings on the card are 1-10; raw ratings are 0-10: × this.
+    rating_scale: float = Field(default=1.0, gt=0)
     # After a scroll, how long to wait for new cards before counting a stall; after
     # `scrape.retries` stalls in a row the list is taken as finished (or failed, if the
     # page's own requests were failing).
@@ -45,9 +62,18 @@ class NaverConfig(Frozen):
 
 
 class WatchaConfig(Frozen):
+    """Watcha Pedia's JSON API, called from inside the web app's own page. Every default is a
+    fact from the site contract (docs/sources/watcha.md), which names its public source."""
+
     enabled: bool = True
-    api_base_url: str = "https://api-pedia.watcha.com"
+    # The API is same-origin with the web app now (older clients used api-pedia.watcha.com).
+    api_base_url: str = "https://pedia.watcha.com"
     web_base_url: str = "https://pedia.watcha.com"
+    # Opened first for each title, so the site sets its cookies (`device_cookie`); the API is
+    # then called from this page: same origin, its cookies, a Referer on the site.
+    session_page_path: str = "/ko"
+    # The title's page, opened once its code is known; the comments are fetched from it.
+    content_page_path: str = "/ko/contents/{content_id}"
     search_path: str = "/api/searches?query={query}"
     # order=recent, not the site's default "popular": incremental scraping stops at the first
     # review already collected, which is only right when the list is newest first.
@@ -55,9 +81,8 @@ class WatchaConfig(Frozen):
         "/api/contents/{content_id}/comments?filter=all&order=recent&page={page}&size={size}"
     )
     page_size: int = Field(default=20, ge=1, le=100)
-    comment_page_path: str = "/ko-KR/contents/{content_id}/comments"
     # Per-review link recorded in raw `url`.
-    comment_url_path: str = "/ko-KR/comments/{comment_id}"
+    comment_url_path: str = "/ko/comments/{comment_id}"
     # JSON fields, as dotted paths into the payload (search) or into one comment (the rest).
     search_list_field: str = "result.movies"
     search_id_field: str = "code"
@@ -72,17 +97,26 @@ class WatchaConfig(Frozen):
     date_field: str = "created_at"
     likes_field: str = "likes_count"
     spoiler_field: str = "spoiler"
-    # The API gives 0.5–5 stars; raw ratings are on a 0–10 scale.
-    rating_scale: float = Field(default=2.0, gt=0)
-    # Headers Watcha's web app sends; the API answers without them less reliably.
+    # Comments Watcha marks as improper are kept, flagged, and quarantined by the clean stage.
+    improper_field: str = "improper"
+    # The API gives integers 1-10 (10 = 5 stars), already the 0-10 scale of raw: × 1.
+    rating_scale: float = Field(default=1.0, gt=0)
+    # Headers the web app sends; without them the API answers 403 not_allowed_client.
     api_headers: dict[str, str] = Field(
         default_factory=lambda: {
-            "x-watcha-client": "watcha-WebApp",
-            "x-watcha-client-language": "ko",
-            "x-watcha-client-region": "KR",
-            "x-watcha-client-version": "2.1.0",
+            "accept": "application/vnd.frograms+json;version=2.1.0",
+            "x-frograms-app-code": "Galaxy",
+            "x-frograms-client": "Galaxy-Web-App",
+            "x-frograms-client-version": "2.1.0",
+            "x-frograms-version": "2.1.0",
+            "x-frograms-galaxy-language": "ko",
+            "x-frograms-galaxy-region": "KR",
         }
     )
+    # The device id header, filled from the cookie the site sets ({cookie}: its value).
+    device_cookie: str = "_c_pdi"
+    device_header: str = "x-frograms-device-identifier"
+    device_header_template: str = "{cookie}"
 
 
 class SourcesConfig(Frozen):
@@ -105,7 +139,14 @@ class ScrapeConfig(Frozen):
     )
     # Never fetched: they cost the sites bandwidth and carry no review data.
     blocked_resource_types: tuple[str, ...] = ("image", "media", "font")
+    # None: the launched browser's own User-Agent with `HeadlessChrome` made `Chrome`.
     user_agent: str | None = None
+    # What to do about robots.txt (read once per host; see etl/robots.py). "warn", not "obey":
+    # the pages this tool exists to read (Naver's search results, Watcha's /api) are ones the
+    # sites' robots.txt may disallow, so "obey" would collect nothing with the shipped defaults;
+    # "warn" fetches them but logs each disallowed rule and reports the hits, so the operator
+    # decides knowingly. "obey" skips them (Scrapy's ROBOTSTXT_OBEY); "ignore" does not read it.
+    robots_txt: Literal["obey", "warn", "ignore"] = "warn"
     min_per_title: int = Field(default=30, ge=0)
     max_per_title: int = Field(default=150, ge=1)
     max_concurrency_per_host: int = Field(default=2, ge=1, le=16)
@@ -119,6 +160,14 @@ class ScrapeConfig(Frozen):
     retry_after_max_s: float = Field(default=300.0, ge=0)
     # How much of an unparseable item or payload the quarantine keeps.
     snippet_chars: int = Field(default=2000, ge=100)
+    # A title fails (its reviews are not kept) when more than this share of its ratings fall
+    # outside 0-10 after the source's rating_scale: a wrong scale, not a few bad items.
+    max_bad_rating_share: float = Field(default=0.05, ge=0, le=1)
+    # The scrape fails (non-zero exit, ledger "failed") when a source fails for more than this
+    # share of its titles (not-found titles do not count); 0 = any failed title fails it.
+    max_failed_title_share: float = Field(default=0.5, ge=0, le=1)
+    # A scrape killed mid-way: the next one skips titles it finished within this many hours.
+    resume_window_h: float = Field(default=12.0, ge=0)
     # None: a random salt is created once and kept in <warehouse>/.author_salt.
     author_salt: str | None = None
 

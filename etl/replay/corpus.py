@@ -202,6 +202,15 @@ class Review:
     written_at: datetime
     likes: int
     spoiler: bool
+    # Watcha: a comment left without a rating (the API's rating is null).
+    unrated: bool = False
+    # Watcha: flagged as improper by the site (kept, flagged, quarantined by the clean stage).
+    improper: bool = False
+
+    @property
+    def rating(self) -> int | None:
+        """As both sites give it: an integer 1–10 (10 = 5 stars); None when unrated."""
+        return None if self.unrated else round(self.stars * 2)
 
 
 def _stable_rng(*parts: object) -> random.Random:
@@ -304,14 +313,26 @@ def make_review(rng: random.Random, site: str, film: Film, serial: int, when: da
         rid = _code("c", film.watcha_code, serial)
     else:
         rid = str(int(film.naver_os) * 10_000_000 + serial)
+    text = review_text(rng, stars, film.genre, spoiler, film.name)
+    author = rng.choice(_NICK_A) + rng.choice(_NICK_B) + str(rng.randrange(10, 99))
+    likes = int(rng.paretovariate(1.3)) - 1
+    # Drawn from their own generator, so the draws above (and every corpus made before these
+    # fields existed) stay the same.
+    extra = _stable_rng("extra", site, rid)
+    if extra.random() < 0.12:
+        # A long review: Naver cuts its shown text (펼쳐보기); the full text must survive.
+        more = review_text(extra, stars, film.genre, False, film.name)
+        text = f"{text}\n{more} {review_text(extra, stars, film.genre, False, film.name)}"
     return Review(
         review_id=rid,
-        text=review_text(rng, stars, film.genre, spoiler, film.name),
+        text=text,
         stars=stars,
-        author=rng.choice(_NICK_A) + rng.choice(_NICK_B) + str(rng.randrange(10, 99)),
+        author=author,
         written_at=when,
-        likes=int(rng.paretovariate(1.3)) - 1,
+        likes=likes,
         spoiler=spoiler,
+        unrated=site == "watcha" and extra.random() < 0.05,
+        improper=site == "watcha" and extra.random() < 0.02,
     )
 
 

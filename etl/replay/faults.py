@@ -6,12 +6,13 @@ A :class:`Fault` matches requests by site, endpoint and film, and applies to the
 ``error``           answer ``status`` (default 500) instead of the content
 ``slow``            sleep ``delay_s`` before answering (past the client's timeout)
 ``malformed_json``  a JSON endpoint answers a truncated body
-``markup_changed``  Naver renders cards with other classes; Watcha renames the text field
-``rate_limit``      429 with ``Retry-After: retry_after_s``
+``markup_changed``  Naver moves the card's id and rating; Watcha renames the text field
+``rate_limit``      429 with ``Retry-After: retry_after_s`` (0: without the header, as Watcha)
+``waf``             403 with an HTML challenge page (a WAF in front of an API)
 ``bad_items``       a few unparseable reviews mixed into the page (bad rating, no text, no id)
 
-Endpoints: Watcha ``search`` and ``comments``; Naver ``page`` (the search-result page) and
-``more`` (the list the page's script loads as it scrolls).
+Endpoints: Watcha ``page`` (the web app's pages), ``search`` and ``comments``; Naver ``page``
+(the search-result page) and ``more`` (the list the page's script loads as it scrolls).
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-FaultKind = Literal["error", "slow", "malformed_json", "markup_changed", "rate_limit", "bad_items"]
+FaultKind = Literal[
+    "error", "slow", "malformed_json", "markup_changed", "rate_limit", "bad_items", "waf"
+]
 KINDS: tuple[str, ...] = FaultKind.__args__  # type: ignore[attr-defined]
-ENDPOINTS = {"watcha": ("search", "comments"), "naver": ("page", "more")}
+ENDPOINTS = {"watcha": ("page", "search", "comments"), "naver": ("page", "more")}
 
 
 @dataclass

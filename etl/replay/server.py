@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import threading
 import time
+from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, ClassVar
@@ -25,8 +27,17 @@ from etl.replay.corpus import Corpus, Film
 from etl.replay.faults import Fault, FaultBook, LoggedRequest, RequestLog
 
 # "영화 올드보이 2003 관람평" → name, year (the scraper's query templates, read back).
+JSON_TYPE = "application/vnd.frograms+json"
 _NAVER_QUERY = re.compile(r"^\s*영화\s+(.+?)(?:\s+(\d{4}))?\s+관람평\s*$")
 _COMMENTS = re.compile(r"^/api/contents/([^/]+)/comments$")
+_CONTENT_PAGE = re.compile(r"^/ko/contents/([^/]+)$")
+DEVICE_COOKIE = "_c_pdi"
+# What the API checks before it answers (docs/sources/watcha.md): the web app's client
+# headers, and a device id that is the one its cookie holds.
+WATCHA_CLIENT_HEADERS = {
+    "x-frograms-app-code": "Galaxy",
+    "x-frograms-client": "Galaxy-Web-App",
+}
 
 
 class _Answer(Exception):
@@ -90,6 +101,11 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> _Answer:
         raise NotImplementedError
 
+    def _cookies(self) -> dict[str, str]:
+        jar = SimpleCookie()
+        jar.load(self.headers.get("Cookie") or "")
+        return {k: m.value for k, m in jar.items()}
+
     def _apply_faults(self, faults: list[Fault]) -> _Answer | None:
         for fault in faults:
             if fault.kind == "slow":
@@ -97,12 +113,11 @@ class _Handler(BaseHTTPRequestHandler):
             elif fault.kind == "error":
                 return _Answer(fault.status, f"HTTP {fault.status} (replay fault)", "text/plain")
             elif fault.kind == "rate_limit":
-                return _Answer(
-                    429,
-                    "Too Many Requests",
-                    "text/plain",
-                    {"Retry-After": str(fault.retry_after_s)},
-                )
+                # Watcha's 429s carry no Retry-After (docs/sources/watcha.md).
+                headers = {"Retry-After": str(fault.retry_after_s)} if fault.retry_after_s else {}
+                return _Answer(429, "Too Many Requests", "text/plain", headers)
+            elif fault.kind == "waf":
+                return _Answer(403, render.WAF_CHALLENGE, "text/html")
         return None
 
     def _admin(self, method: str, path: str) -> _Answer:
@@ -161,14 +176,35 @@ class _WatchaHandler(_Handler):
             hits = self.state.corpus.search(_one(query, "query"))
             return "search", hits[0] if hits else None
         if m := _COMMENTS.match(path):
-            film = next((f for f in self.state.corpus.films if f.watcha_code == m.group(1)), None)
-            return "comments", film
+            return "comments", self._film(m.group(1))
+        if path == "/ko":
+            return "page", None
+        if m := _CONTENT_PAGE.match(path):
+            return "page", self._film(m.group(1))
         return "other", None
+
+    def _film(self, code: str) -> Film | None:
+        return next((f for f in self.state.corpus.films if f.watcha_code == code), None)
+
+    def _refused(self) -> str | None:
+        """Why the API refuses this client, or None: the web app's headers, and the device
+        id header equal to the device cookie the site set."""
+        for key, value in WATCHA_CLIENT_HEADERS.items():
+            if self.headers.get(key) != value:
+                return f"{key} is {self.headers.get(key)!r}"
+        device = self._cookies().get(DEVICE_COOKIE)
+        if not device or self.headers.get("x-frograms-device-identifier") != device:
+            return "device identifier does not match the _c_pdi cookie"
+        return None
 
     def _route(
         self, endpoint: str, film: Film | None, query: dict[str, list[str]], faults: list[Fault]
     ) -> _Answer:
         kinds = _kinds(faults)
+        if endpoint == "page":
+            return self._page(film)
+        if endpoint in ("search", "comments") and self._refused():
+            return _Answer(403, json.dumps(render.NOT_ALLOWED, ensure_ascii=False), JSON_TYPE)
         try:
             if endpoint == "search":
                 payload = render.watcha_search(self.state.corpus.search(_one(query, "query")))
@@ -183,13 +219,25 @@ class _WatchaHandler(_Handler):
                     bad_items="bad_items" in kinds,
                 )
             else:
-                return _Answer(404, '{"message": "not found"}', "application/json")
+                return _Answer(404, '{"message": "not found"}', JSON_TYPE)
         except _Answer as answer:
             return answer
         body = json.dumps(payload, ensure_ascii=False)
         if "malformed_json" in kinds:
             body = body[: max(1, len(body) // 2)]  # cut off mid-payload
-        return _Answer(200, body, "application/json")
+        return _Answer(200, body, JSON_TYPE)
+
+    def _page(self, film: Film | None) -> _Answer:
+        """The web app's pages: they set the device cookie a first visit lacks."""
+        path = urlsplit(self.path).path
+        if path != "/ko" and film is None:
+            return _Answer(404, render.watcha_page("404"), "text/html")
+        headers = {}
+        if not self._cookies().get(DEVICE_COOKIE):
+            device = "web-" + secrets.token_hex(12)
+            headers["Set-Cookie"] = f"{DEVICE_COOKIE}={device}; Path=/; Max-Age=31536000"
+        title = film.name if film is not None else "왓챠피디아"
+        return _Answer(200, render.watcha_page(title), "text/html", headers)
 
 
 class _NaverHandler(_Handler):

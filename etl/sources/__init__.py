@@ -31,6 +31,45 @@ class MarkupChanged(RuntimeError):
         super().__init__(f"{source}: selector {selector!r} {detail}")
 
 
+class RatingScaleMismatch(RuntimeError):
+    """More than a small share of a title's ratings fall outside 0-10 after the configured
+    scale: the scale is wrong (or the site changed it), so none of the title's ratings can
+    be trusted. Fails the title instead of rejecting rows one by one (a silent skew)."""
+
+    def __init__(self, source: str, key: str, scale: float, seen_max: float, bad: int, rated: int):
+        self.source = source
+        super().__init__(
+            f"{source}: rating scale mismatch: saw values up to {seen_max:g} with "
+            f"{key} {scale:g} ({bad} of {rated} ratings outside 0-10 after ×{scale:g}; "
+            f"fix {key}, check with `kreview scrape --probe TITLE --source {source}`)"
+        )
+
+
+@dataclass
+class RatingTally:
+    """A title's ratings as the site gave them, before scaling: the evidence for a scale check."""
+
+    rated: int = 0
+    out_of_range: int = 0
+    seen_max: float = 0.0
+
+    def add(self, raw: float, scale: float) -> bool:
+        """Count one rating; True if it is within 0-10 after scaling."""
+        self.rated += 1
+        self.seen_max = max(self.seen_max, raw)
+        ok = 0 <= raw * scale <= 10
+        self.out_of_range += not ok
+        return ok
+
+    def check(self, source: str, key: str, scale: float, max_share: float) -> None:
+        """Raise RatingScaleMismatch when too many ratings fell outside the scale (at least 3,
+        so that one odd item on a small title stays a per-item reject)."""
+        if self.out_of_range >= 3 and self.out_of_range > max_share * self.rated:
+            raise RatingScaleMismatch(
+                source, key, scale, self.seen_max, self.out_of_range, self.rated
+            )
+
+
 @dataclass(frozen=True)
 class Reject:
     """An item that could not become a record; it goes to the quarantine."""
@@ -48,6 +87,8 @@ class ParsedPage:
     records: list[RawRecord]
     rejects: list[Reject]
     items: int  # items the page held (records + rejects)
+    # Ratings as the site gave them (before scaling), for the title's scale check.
+    raw_ratings: list[float] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -90,6 +131,9 @@ class TitleCrawl:
     duplicates: int = 0
     pages: int = 0
     not_found: bool = False
+    ratings: RatingTally = field(default_factory=RatingTally)
+    # Spoiler cards whose text the page kept hidden (the spoiler switch was not turned on).
+    spoiler_hidden: int = 0
     # Paging ended normally: end of list, cap reached, or known reviews reached.
     complete: bool = False
     error: str | None = None
@@ -123,6 +167,7 @@ def make_record(
     likes: int | None,
     spoiler: bool | None,
     url: str,
+    improper: bool | None = None,
 ) -> RawRecord:
     """A RAW_SCHEMA row. The author is hashed here and never leaves this function."""
     return {
@@ -138,6 +183,7 @@ def make_record(
         "written_at": written_at,
         "likes": likes,
         "spoiler": spoiler,
+        "improper": improper,
         "url": url,
         "scraped_at": ctx.scraped_at,
         "run_id": ctx.run_id,

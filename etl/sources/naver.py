@@ -1,9 +1,12 @@
-"""Naver: reviews on the search-result page (``영화 {title} 관람평``), as cards in a scrolling
-box that loads more cards as it scrolls. Ratings are already 0–10.
+"""Naver: reviews on the search-result page (``영화 {title} 관람평``), as cards
+(``li.area_card._item``) in a scrolling box that loads more cards as it scrolls. Ratings are
+1–10. The shown text is cut for long reviews; the card's ``data-report-title`` holds it whole.
 
 Parsing is pure (HTML string in, records and rejects out, with selectolax); :func:`collect`
-drives the page with Playwright: newest-first tab, scroll, wait for new cards, stop at the
-cap, at known reviews, at the promised count, or when no more come.
+drives the page with Playwright: check the first cards (a changed selector fails here, before
+any scrolling), 최신순, the spoiler switch, scroll, wait for new cards, stop at the cap, at
+known reviews, at the promised count, or when no more come. Every selector lives in
+:class:`NaverConfig`, and docs/sources/naver.md says where each one comes from.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from etl.scrape_config import NaverConfig
 from etl.sources import (
     MarkupChanged,
     ParsedPage,
+    RatingScaleMismatch,
     RawRecord,
     RecordContext,
     Reject,
@@ -37,7 +41,9 @@ from etl.titles import TitleEntry
 
 SOURCE = "naver"
 KST = ZoneInfo("Asia/Seoul")
-SNIPPET_CHARS = 2000
+RATING_KEY = "sources.naver.rating_scale"
+# What the site appends to a text it cut: a stored text must never end in one.
+_CUT_MARK = re.compile(r"(\.\.\.|…)\s*$")
 
 _NUMBER = re.compile(r"\d[\d,]*")
 _TRAILING_NUMBER = re.compile(r"(\d+(?:\.\d+)?)\s*$")
@@ -69,6 +75,9 @@ class SearchPage:
     source_title_id: str | None
     promised: int | None  # reviews the page says the film has
     cards: int  # cards the page shows now
+    # List items inside the scrolling box, whatever their classes: items there that the
+    # card selector does not match mean the selector broke, not that there are no reviews.
+    box_items: int
 
 
 def parse_search_page(html: str, cfg: NaverConfig) -> SearchPage:
@@ -91,6 +100,7 @@ def parse_search_page(html: str, cfg: NaverConfig) -> SearchPage:
         source_title_id=source_title_id,
         promised=promised,
         cards=len(tree.css(cfg.item_selector)),
+        box_items=len(box.css("li")) if box is not None else 0,
     )
 
 
@@ -126,28 +136,55 @@ def _first_text(card: LexborNode, selector: str) -> str | None:
     return None if node is None else node.text(deep=True).strip()
 
 
+def card_text(card: LexborNode, cfg: NaverConfig) -> tuple[str | None, str]:
+    """The review's text and where it came from: the full-text attribute when the card has
+    it, else the shown text (``"shown"``; cut if the card still offers 펼쳐보기)."""
+    if cfg.full_text_attribute:
+        full = card.attributes.get(cfg.full_text_attribute)
+        if full and full.strip():
+            return full.strip(), cfg.full_text_attribute
+    node = card.css_first(cfg.text_selector)
+    if node is None:
+        return None, cfg.text_selector
+    cut = card.css_first(cfg.more_button_selector) is not None
+    return _shown_text(node), "cut" if cut else "shown"
+
+
 def parse_card(
-    card: LexborNode, cfg: NaverConfig, ctx: RecordContext, url: str
+    card: LexborNode, cfg: NaverConfig, ctx: RecordContext, url: str, snippet_chars: int = 2000
 ) -> RawRecord | Reject:
-    raw = snippet(card.html or "", SNIPPET_CHARS)
+    raw = snippet(card.html or "", snippet_chars)
     rid = (card.attributes.get(cfg.review_id_attribute) or "").strip()
     if not rid:
         return Reject(
             "missing_id", f"no {cfg.review_id_attribute}", raw, None, cfg.review_id_attribute
         )
-    text_node = card.css_first(cfg.text_selector)
-    if text_node is None:
+    text, origin = card_text(card, cfg)
+    if text is None:
         return Reject("missing_text", "no review text", raw, rid, cfg.text_selector)
-    text = _shown_text(text_node)
     if not text:
         return Reject("empty_text", "review text is blank", raw, rid, cfg.text_selector)
+    if origin == "cut" and _CUT_MARK.search(text):
+        # Never store a text the site cut: 펼쳐보기 was not clicked, or did not work.
+        return Reject(
+            "truncated_text", "text cut by the site (펼쳐보기)", raw, rid, cfg.more_button_selector
+        )
     rating = None
     rating_text = _first_text(card, cfg.rating_selector)
-    if rating_text is not None:
-        match = _TRAILING_NUMBER.search(rating_text)
-        if not match or not 0 <= float(match.group(1)) <= 10:
-            return Reject("bad_rating", f"rating {rating_text!r}", raw, rid, cfg.rating_selector)
-        rating = float(match.group(1))
+    if rating_text is None:
+        return Reject("missing_rating", "no rating", raw, rid, cfg.rating_selector)
+    match = _TRAILING_NUMBER.search(rating_text)
+    if not match:
+        return Reject("bad_rating", f"rating {rating_text!r}", raw, rid, cfg.rating_selector)
+    rating = float(match.group(1)) * cfg.rating_scale
+    if not 0 <= rating <= 10:
+        return Reject(
+            "bad_rating",
+            f"rating {rating_text!r} outside 0–10 after ×{cfg.rating_scale:g}",
+            raw,
+            rid,
+            cfg.rating_selector,
+        )
     written_at = None
     date_text = _first_text(card, cfg.date_selector)
     if date_text:
@@ -175,14 +212,34 @@ def parse_card(
     )
 
 
-def parse_cards(html: str, cfg: NaverConfig, ctx: RecordContext, url: str) -> ParsedPage:
-    """Every review card on a search-result page → records and rejects."""
+def _raw_rating(card: LexborNode, cfg: NaverConfig) -> float | None:
+    text = _first_text(card, cfg.rating_selector)
+    match = _TRAILING_NUMBER.search(text) if text is not None else None
+    return float(match.group(1)) if match else None
+
+
+def parse_cards(
+    html: str, cfg: NaverConfig, ctx: RecordContext, url: str, snippet_chars: int = 2000
+) -> ParsedPage:
+    """Every review card on a search-result page → records, rejects, and the ratings as the
+    cards show them (for the title's scale check)."""
     records, rejects = [], []
     cards = LexborHTMLParser(html).css(cfg.item_selector)
     for card in cards:
-        out = parse_card(card, cfg, ctx, url)
+        out = parse_card(card, cfg, ctx, url, snippet_chars)
         (rejects if isinstance(out, Reject) else records).append(out)
-    return ParsedPage(records, rejects, len(cards))
+    raw_ratings = [r for r in (_raw_rating(c, cfg) for c in cards) if r is not None]
+    return ParsedPage(records, rejects, len(cards), raw_ratings)
+
+
+def check_first_cards(page: ParsedPage, cfg: NaverConfig) -> None:
+    """The first cards must give ids and ratings: a changed selector fails here, on the first
+    page, not after scrolling the whole list."""
+    check_health(SOURCE, page, None, cfg.item_selector)
+    if page.items and not page.raw_ratings:
+        raise MarkupChanged(
+            SOURCE, cfg.rating_selector, f"matched no rating in any of {page.items} cards"
+        )
 
 
 # --- crawling --------------------------------------------------------------------------
@@ -200,18 +257,28 @@ def _wait_ms(fetcher: Fetcher, cfg: NaverConfig) -> float:
 async def collect(fetcher: Fetcher, cfg: NaverConfig, plan: TitlePlan, retries: int) -> TitleCrawl:
     """Open the title's search page, scroll its review list, parse the cards.
 
-    Failures are recorded on the result (with the cards loaded before them), not raised.
+    Failures are recorded on the result (with the cards loaded before them), not raised. A
+    wrong rating scale drops the title's records: none of its ratings can be trusted.
     """
     out = TitleCrawl(plan.entry, SOURCE)
     url = search_url(cfg, plan.entry)
     try:
         async with fetcher.page(url) as ps:
             await _collect(fetcher, ps, cfg, plan, retries, out)
+    except RatingScaleMismatch as exc:
+        out.records.clear()
+        out.error = f"RatingScaleMismatch: {exc}"
     except (FetchError, MarkupChanged) as exc:
         out.error = f"{type(exc).__name__}: {exc}"
     except PlaywrightError as exc:
         out.error = f"browser error: {str(exc).splitlines()[0]}"
     return out
+
+
+def _context(ps: PageSession, plan: TitlePlan, source_title_id: str) -> RecordContext:
+    return RecordContext(
+        SOURCE, plan.entry, source_title_id, plan.salt, plan.run_id, datetime.now(UTC)
+    )
 
 
 async def _collect(
@@ -222,36 +289,84 @@ async def _collect(
     retries: int,
     out: TitleCrawl,
 ) -> None:
-    info = parse_search_page(await ps.page.content(), cfg)
+    html = await ps.page.content()
+    info = parse_search_page(html, cfg)
     if not info.found:
         out.not_found = True
         out.complete = True
         return
     out.source_title_id = info.source_title_id or f"query:{search_query(cfg, plan.entry)}"
-    if info.promised and info.cards == 0:
+    if info.cards == 0 and (info.promised or info.box_items):
         # Fail before scrolling: the cards are there, our selector is not.
+        shown = info.promised or f"{info.box_items} list items"
         raise MarkupChanged(
-            SOURCE, cfg.item_selector, f"matched nothing on a page that promises {info.promised}"
+            SOURCE, cfg.item_selector, f"matched nothing on a page that shows {shown}"
         )
     if info.promised and info.cards < info.promised and not info.has_container:
         raise MarkupChanged(
             SOURCE, cfg.scroll_container_selector, "(the scrolling review box) matched nothing"
         )
-    if info.promised and cfg.recent_tab_selector:
+    snippet_chars = fetcher.cfg.snippet_chars
+    # The first page of cards decides whether the selectors still work: ids and ratings.
+    check_first_cards(parse_cards(html, cfg, _context(ps, plan, "-"), ps.url, snippet_chars), cfg)
+    if info.cards and cfg.recent_tab_selector:
         await _sort_newest_first(fetcher, ps, cfg, retries)
+    if info.cards and cfg.spoiler_switch_selector:
+        await _show_spoilers(ps, cfg, fetcher)
     stalled = await _scroll(fetcher, ps, cfg, plan, retries, info.promised)
-    ctx = RecordContext(
-        SOURCE, plan.entry, out.source_title_id, plan.salt, plan.run_id, datetime.now(UTC)
-    )
-    parsed = parse_cards(await ps.page.content(), cfg, ctx, ps.url)
+    if not cfg.full_text_attribute:
+        await _expand_cut_texts(ps, cfg, fetcher)
+    ctx = _context(ps, plan, out.source_title_id)
+    parsed = parse_cards(await ps.page.content(), cfg, ctx, ps.url, snippet_chars)
     out.pages = 1 + len(ps.data_statuses)
     out.items_seen = parsed.items
     out.rejects.extend(parsed.rejects)
     check_health(SOURCE, parsed, info.promised, cfg.item_selector)
+    for value in parsed.raw_ratings:
+        out.ratings.add(value, cfg.rating_scale)
+    out.ratings.check(SOURCE, RATING_KEY, cfg.rating_scale, fetcher.cfg.max_bad_rating_share)
+    out.spoiler_hidden = await _hidden_spoilers(ps, cfg)
     out.absorb(parsed.records, plan)
     if stalled is not None:
         raise FetchError(ps.url, stalled)
     out.complete = True
+
+
+async def _show_spoilers(ps: PageSession, cfg: NaverConfig, fetcher: Fetcher) -> None:
+    """Turn the spoiler switch on (when the page has one and it is off), so that spoiler
+    reviews show their texts. A page without the switch is left as it is: the cards it
+    hides are counted by :func:`_hidden_spoilers`."""
+    assert cfg.spoiler_switch_selector is not None
+    switch = ps.page.locator(cfg.spoiler_switch_selector).first
+    if await switch.count() == 0:
+        return
+    if await switch.get_attribute("aria-pressed") == "true":
+        return
+    await switch.click(timeout=fetcher.timeout_ms)
+
+
+_HIDDEN_SPOILERS = """([item, spoiler, text]) => Array.from(document.querySelectorAll(item))
+  .filter(c => c.querySelector(spoiler))
+  .filter(c => { const t = c.querySelector(text); return !t || t.offsetParent === null; })
+  .length"""
+
+
+async def _hidden_spoilers(ps: PageSession, cfg: NaverConfig) -> int:
+    """Spoiler cards whose shown text the page keeps hidden (recorded on the title)."""
+    return int(
+        await ps.page.evaluate(
+            _HIDDEN_SPOILERS, [cfg.item_selector, cfg.spoiler_selector, cfg.text_selector]
+        )
+    )
+
+
+async def _expand_cut_texts(ps: PageSession, cfg: NaverConfig, fetcher: Fetcher) -> None:
+    """Click 펼쳐보기 on every cut card (only when no full-text attribute is configured)."""
+    buttons = ps.page.locator(f"{cfg.item_selector} {cfg.more_button_selector}")
+    for i in range(await buttons.count()):
+        button = buttons.nth(i)
+        if await button.is_visible():
+            await button.click(timeout=fetcher.timeout_ms)
 
 
 async def _sort_newest_first(

@@ -1,8 +1,15 @@
-"""Watcha Pedia: a JSON API. Search resolves a title to its content code; comments come in
-pages (``result.result``) linked by ``next_uri``. Ratings are 0.5–5 stars, stored ×2.
+"""Watcha Pedia: a JSON API, same-origin with the web app. Search resolves a title to its
+content code; comments come in pages (``result.result``) linked by ``next_uri``. Ratings are
+integers 1–10 (10 = 5 stars), already raw's 0–10 scale.
 
-Parsing is pure (payload in, records and rejects out); :func:`collect` drives the paging
-through a :class:`~etl.fetch.Fetcher`. Field names live in :class:`WatchaConfig`.
+The API refuses clients that do not look like the web app (403 ``not_allowed_client``), so
+the crawl goes through a browser page as a reader would: open the site (it sets the
+``_c_pdi`` device cookie), search from there, open the title's page, and fetch the comments
+from it with the web app's headers and the device id taken from the cookie.
+
+Parsing is pure (payload in, records and rejects out); :func:`collect` drives the browser
+through a :class:`~etl.fetch.Fetcher`. Every field, path and header lives in
+:class:`WatchaConfig`, and docs/sources/watcha.md says where each one comes from.
 """
 
 from __future__ import annotations
@@ -17,11 +24,12 @@ from zoneinfo import ZoneInfo
 
 from playwright.async_api import Error as PlaywrightError
 
-from etl.fetch import Fetcher, FetchError, MalformedPayload
+from etl.fetch import Fetcher, FetchError, MalformedPayload, PageSession, Refused
 from etl.scrape_config import WatchaConfig
 from etl.sources import (
     MarkupChanged,
     ParsedPage,
+    RatingScaleMismatch,
     RecordContext,
     Reject,
     TitleCrawl,
@@ -35,7 +43,6 @@ from etl.titles import TitleEntry
 
 SOURCE = "watcha"
 KST = ZoneInfo("Asia/Seoul")
-SNIPPET_CHARS = 2000
 
 _MISSING: Any = object()
 
@@ -63,6 +70,28 @@ def comments_url(cfg: WatchaConfig, content_id: str, page: int = 1) -> str:
 
 def comment_url(cfg: WatchaConfig, comment_id: str) -> str:
     return cfg.web_base_url.rstrip("/") + cfg.comment_url_path.format(comment_id=quote(comment_id))
+
+
+def session_page_url(cfg: WatchaConfig) -> str:
+    return cfg.web_base_url.rstrip("/") + cfg.session_page_path
+
+
+def content_page_url(cfg: WatchaConfig, content_id: str) -> str:
+    return cfg.web_base_url.rstrip("/") + cfg.content_page_path.format(content_id=quote(content_id))
+
+
+def api_headers(cfg: WatchaConfig, cookies: dict[str, str]) -> dict[str, str]:
+    """The web app's headers plus the device id from the cookie the site set. A missing
+    cookie means the site changed how it identifies devices: fail naming the cookie."""
+    device = cookies.get(cfg.device_cookie)
+    if not device:
+        raise MarkupChanged(
+            SOURCE, cfg.device_cookie, "(the device cookie) was not set by the site's page"
+        )
+    return {
+        **cfg.api_headers,
+        cfg.device_header: cfg.device_header_template.format(cookie=device),
+    }
 
 
 # --- pure parsing ----------------------------------------------------------------------
@@ -114,15 +143,13 @@ def parse_written_at(value: Any) -> datetime | None:
     return when.astimezone(UTC)
 
 
-def _rating(value: Any, scale: float) -> float | None:
-    if value is None or value is _MISSING:
-        return None  # a comment without a rating
+def _rating_value(value: Any) -> float | None:
+    """The rating as the API gave it; None for a comment without one (null)."""
+    if value is None:
+        return None
     if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
         raise ValueError(f"rating is not a number: {value!r}")
-    scaled = float(value) * scale
-    if not 0 <= scaled <= 10:
-        raise ValueError(f"rating {value!r} outside 0–10 after ×{scale:g}")
-    return scaled
+    return float(value)
 
 
 def _likes(value: Any) -> int | None:
@@ -133,46 +160,72 @@ def _likes(value: Any) -> int | None:
     return value
 
 
-def _dump(item: Any) -> str:
-    return snippet(json.dumps(item, ensure_ascii=False, default=str), SNIPPET_CHARS)
+def _dump(item: Any, limit: int) -> str:
+    return snippet(json.dumps(item, ensure_ascii=False, default=str), limit)
 
 
-def parse_comment(item: Any, cfg: WatchaConfig, ctx: RecordContext) -> dict[str, Any] | Reject:
+def parse_comment(
+    item: Any, cfg: WatchaConfig, ctx: RecordContext, snippet_chars: int = 2000
+) -> dict[str, Any] | Reject:
     """One comment object → a raw record, or a Reject naming the field at fault."""
+
+    def _dump_item(obj: Any) -> str:
+        return _dump(obj, snippet_chars)
+
     if not isinstance(item, dict):
-        return Reject("not_an_object", f"comment is {type(item).__name__}", _dump(item))
+        return Reject("not_an_object", f"comment is {type(item).__name__}", _dump_item(item))
     rid = dig(item, cfg.id_field)
     if not isinstance(rid, str | int) or isinstance(rid, bool) or str(rid) == "":
-        return Reject("missing_id", f"no {cfg.id_field}", _dump(item), None, cfg.id_field)
+        return Reject("missing_id", f"no {cfg.id_field}", _dump_item(item), None, cfg.id_field)
     rid = str(rid)
     text = dig(item, cfg.text_field)
     if not isinstance(text, str):
-        return Reject("missing_text", f"no {cfg.text_field}", _dump(item), rid, cfg.text_field)
+        return Reject("missing_text", f"no {cfg.text_field}", _dump_item(item), rid, cfg.text_field)
     if not text.strip():
-        return Reject("empty_text", "text is blank", _dump(item), rid, cfg.text_field)
+        return Reject("empty_text", "text is blank", _dump_item(item), rid, cfg.text_field)
+    # A missing rating field (not a null one) is a changed API: the page check names it.
+    raw_rating = dig(item, cfg.rating_field)
+    if raw_rating is _MISSING:
+        return Reject(
+            "missing_rating", f"no {cfg.rating_field}", _dump_item(item), rid, cfg.rating_field
+        )
+    try:
+        value = _rating_value(raw_rating)
+    except ValueError as exc:
+        return Reject("bad_rating", str(exc), _dump_item(item), rid, cfg.rating_field)
+    rating = None if value is None else value * cfg.rating_scale
+    if rating is not None and not 0 <= rating <= 10:
+        return Reject(
+            "bad_rating",
+            f"rating {raw_rating!r} outside 0–10 after ×{cfg.rating_scale:g}",
+            _dump_item(item),
+            rid,
+            cfg.rating_field,
+        )
     fields: dict[str, Any] = {}
     for name, path, conv in (
-        ("rating", cfg.rating_field, lambda v: _rating(v, cfg.rating_scale)),
         ("written_at", cfg.date_field, parse_written_at),
         ("likes", cfg.likes_field, _likes),
     ):
         try:
             fields[name] = conv(dig(item, path))
         except ValueError as exc:
-            reason = {"rating": "bad_rating", "written_at": "bad_date", "likes": "bad_likes"}
-            return Reject(reason[name], str(exc), _dump(item), rid, path)
+            reason = {"written_at": "bad_date", "likes": "bad_likes"}
+            return Reject(reason[name], str(exc), _dump_item(item), rid, path)
     author = dig(item, cfg.author_field)
     spoiler = dig(item, cfg.spoiler_field)
+    improper = dig(item, cfg.improper_field)
     return make_record(
         ctx,
         review_id=rid,
         text=text,
-        rating=fields["rating"],
+        rating=rating,
         author=str(author) if isinstance(author, str | int) else None,
         written_at=fields["written_at"],
         likes=fields["likes"],
         spoiler=spoiler if isinstance(spoiler, bool) else None,
         url=comment_url(cfg, rid),
+        improper=improper if isinstance(improper, bool) else None,
     )
 
 
@@ -182,18 +235,27 @@ class CommentsPage:
     next_uri: str | None
 
 
-def parse_comments(payload: Any, cfg: WatchaConfig, ctx: RecordContext) -> CommentsPage:
-    """One page of the comments API → records, rejects and the next page's URI."""
+def parse_comments(
+    payload: Any, cfg: WatchaConfig, ctx: RecordContext, snippet_chars: int = 2000
+) -> CommentsPage:
+    """One page of the comments API → records, rejects, the ratings as given (for the
+    title's scale check) and the next page's URI."""
     items = dig(payload, cfg.list_field)
     if items is _MISSING or not isinstance(items, list):
         raise MarkupChanged(SOURCE, cfg.list_field, "is missing from the comments payload")
     records, rejects = [], []
     for item in items:
-        out = parse_comment(item, cfg, ctx)
+        out = parse_comment(item, cfg, ctx, snippet_chars)
         (rejects if isinstance(out, Reject) else records).append(out)
+    raw_ratings = [
+        float(v)
+        for v in (dig(item, cfg.rating_field) for item in items)
+        if isinstance(v, int | float) and not isinstance(v, bool) and not math.isnan(v)
+    ]
     nxt = dig(payload, cfg.next_field)
     return CommentsPage(
-        ParsedPage(records, rejects, len(items)), nxt if isinstance(nxt, str) and nxt else None
+        ParsedPage(records, rejects, len(items), raw_ratings),
+        nxt if isinstance(nxt, str) and nxt else None,
     )
 
 
@@ -204,14 +266,25 @@ async def collect(fetcher: Fetcher, cfg: WatchaConfig, plan: TitlePlan) -> Title
     """Resolve the title, then page its comments until the cap, the end, or known reviews.
 
     Failures are recorded on the result (with what was collected before them), not raised:
-    one failing title must not stop the others.
+    one failing title must not stop the others. A wrong rating scale drops the title's
+    records: none of its ratings can be trusted.
     """
     out = TitleCrawl(plan.entry, SOURCE)
     try:
-        await _collect(fetcher, cfg, plan, out)
+        async with fetcher.page(session_page_url(cfg)) as ps:
+            await _collect(fetcher, ps, cfg, plan, out)
     except MalformedPayload as exc:
         out.rejects.append(Reject("malformed_json", str(exc), exc.snippet))
         out.error = f"MalformedPayload: {exc}"
+    except Refused as exc:
+        out.error = (
+            f"Refused: the API refused the client ({exc}); the web app's headers or cookies "
+            "changed: update [sources.watcha] from docs/sources/watcha.md and check with "
+            f"`kreview scrape --probe '{plan.entry.name}' --source watcha`"
+        )
+    except RatingScaleMismatch as exc:
+        out.records.clear()
+        out.error = f"RatingScaleMismatch: {exc}"
     except (FetchError, MarkupChanged) as exc:
         out.error = f"{type(exc).__name__}: {exc}"
     except PlaywrightError as exc:  # e.g. the browser went away mid-request
@@ -219,30 +292,46 @@ async def collect(fetcher: Fetcher, cfg: WatchaConfig, plan: TitlePlan) -> Title
     return out
 
 
-async def _collect(fetcher: Fetcher, cfg: WatchaConfig, plan: TitlePlan, out: TitleCrawl) -> None:
-    headers = dict(cfg.api_headers)
-    hit = pick_title(
-        parse_search(await fetcher.get_json(search_url(cfg, plan.entry.name), headers), cfg),
-        plan.entry,
-    )
+async def _collect(
+    fetcher: Fetcher, ps: PageSession, cfg: WatchaConfig, plan: TitlePlan, out: TitleCrawl
+) -> None:
+    headers = api_headers(cfg, await _cookies(ps))
+    search = await fetcher.page_json(ps, search_url(cfg, plan.entry.name), headers)
+    hit = pick_title(parse_search(search, cfg), plan.entry)
     if hit is None:
         out.not_found = True
         out.complete = True
         return
     out.source_title_id = hit.content_id
+    # The title's own page, as a reader would open it: the Referer of the comment requests.
+    await fetcher.navigate(ps, content_page_url(cfg, hit.content_id))
+    headers = api_headers(cfg, await _cookies(ps))
     url: str | None = comments_url(cfg, hit.content_id)
     while url is not None:
-        payload = await fetcher.get_json(url, headers)
+        payload = await fetcher.page_json(ps, url, headers)
         ctx = RecordContext(
             SOURCE, plan.entry, hit.content_id, plan.salt, plan.run_id, datetime.now(UTC)
         )
         out.pages += 1
-        parsed = parse_comments(payload, cfg, ctx)
+        parsed = parse_comments(payload, cfg, ctx, fetcher.cfg.snippet_chars)
         out.items_seen += parsed.page.items
         out.rejects.extend(parsed.page.rejects)
         check_health(SOURCE, parsed.page, None, cfg.list_field)
+        for value in parsed.page.raw_ratings:
+            out.ratings.add(value, cfg.rating_scale)
+        out.ratings.check(
+            SOURCE,
+            "sources.watcha.rating_scale",
+            cfg.rating_scale,
+            fetcher.cfg.max_bad_rating_share,
+        )
         reached_known = out.absorb(parsed.page.records, plan)
         if len(out.records) >= plan.max_new or (reached_known and plan.stop_at_known):
             break
         url = urljoin(cfg.api_base_url, parsed.next_uri) if parsed.next_uri else None
     out.complete = True
+
+
+async def _cookies(ps: PageSession) -> dict[str, str]:
+    """The cookies the browser holds for the page's URL."""
+    return {c["name"]: c["value"] for c in await ps.page.context.cookies(ps.url)}
