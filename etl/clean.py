@@ -54,6 +54,9 @@ def _reason_expr(cfg: CleanConfig) -> pl.Expr:
     return (
         pl.when(pl.col("text_raw").is_null())
         .then(pl.lit("missing_text"))
+        # The site itself flagged it (Watcha's `improper`): kept in raw, never scored.
+        .when(pl.col("improper").fill_null(False))
+        .then(pl.lit("improper"))
         .when(rating_bad)
         .then(pl.lit("rating_out_of_range"))
         .when(pl.col("text_norm").str.len_chars() == 0)

@@ -50,11 +50,14 @@ def collected(wh: Warehouse, source: str) -> Collected:
     return Collected(frozenset(r[0] for r in rows), Counter(r[1] for r in rows))
 
 
-def write_raw(wh: Warehouse, source: str, run_id: str, records: list[RawRecord]) -> list[Path]:
-    """Append ``records`` as one file per scraped date; returns the files written.
+def write_raw(
+    wh: Warehouse, source: str, run_id: str, records: list[RawRecord], part: str = "0"
+) -> list[Path]:
+    """Append ``records`` as one file per scraped date, ``<run_id>-<part>.parquet``; returns
+    the files written. The scrape stage writes one part per title as each title finishes.
 
     Each file is written under a temp name and renamed, so readers never see half a file;
-    the same run writing again (a resumed stage) replaces its own file, never another's.
+    the same run writing the same part again replaces its own file, never another's.
     """
     by_date: dict[str, list[RawRecord]] = defaultdict(list)
     for rec in records:
@@ -63,7 +66,7 @@ def write_raw(wh: Warehouse, source: str, run_id: str, records: list[RawRecord])
     for date, rows in sorted(by_date.items()):
         folder = wh.raw_partition(source, date)
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{run_id}-0.parquet"
+        path = folder / f"{run_id}-{part}.parquet"
         tmp = folder / f".{path.name}.tmp"
         table = pa.Table.from_pylist(rows, schema=RAW_SCHEMA)
         pq.write_table(table, tmp, compression="zstd")

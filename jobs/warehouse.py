@@ -38,6 +38,11 @@ class Warehouse:
         return self.root / "logs"
 
     @property
+    def journal_dir(self) -> Path:
+        """Per-run journals of work finished inside a stage that has not committed yet."""
+        return self.root / "journal"
+
+    @property
     def lock_file(self) -> Path:
         return self.root / ".kreview.lock"
 
