@@ -44,7 +44,7 @@ class NaverConfig(Frozen):
     scroll_container_selector: str = "div.lego_review_list._scroller"
     # An element whose text holds the number of reviews the page promises (a guess: no
     # public source shows one; the scraper works without it).
-    count_selector: str = "div.lego_review_list ._total_count"
+    count_selector: str = "span._total_count"
     # Naver's own id of the film: the `os=` parameter of the tab links (pkid=68&os=...).
     # A page with reviews but no such link falls back to the search query as the id.
     title_link_selector: str = 'a[href*="os="]'

@@ -8,6 +8,7 @@ only prove that we agree with ourselves. Guesses are marked here and in the cont
 from __future__ import annotations
 
 import json
+from hashlib import sha256
 from html import escape
 from typing import Any
 from urllib.parse import quote_plus
@@ -46,7 +47,7 @@ def watcha_comment(r: Review, *, changed: bool = False) -> dict[str, Any]:
         "watched_at": r.written_at.astimezone(KST).date().isoformat(),
         # Korean time with its offset, as the API sends it.
         "created_at": r.written_at.astimezone(KST).isoformat(timespec="seconds"),
-        "user": {"code": "u" + r.author.encode().hex()[:10], "name": r.author},
+        "user": {"code": "u" + sha256(r.author.encode()).hexdigest()[:10], "name": r.author},
         "user_content_action": {"rating": r.rating, "status": "watched"},
     }
     if changed:

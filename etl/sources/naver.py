@@ -212,7 +212,8 @@ def parse_card(
     )
 
 
-def _raw_rating(card: LexborNode, cfg: NaverConfig) -> float | None:
+def raw_rating(card: LexborNode, cfg: NaverConfig) -> float | None:
+    """The rating as the card shows it, before scaling (None: no number there)."""
     text = _first_text(card, cfg.rating_selector)
     match = _TRAILING_NUMBER.search(text) if text is not None else None
     return float(match.group(1)) if match else None
@@ -228,7 +229,7 @@ def parse_cards(
     for card in cards:
         out = parse_card(card, cfg, ctx, url, snippet_chars)
         (rejects if isinstance(out, Reject) else records).append(out)
-    raw_ratings = [r for r in (_raw_rating(c, cfg) for c in cards) if r is not None]
+    raw_ratings = [r for r in (raw_rating(c, cfg) for c in cards) if r is not None]
     return ParsedPage(records, rejects, len(cards), raw_ratings)
 
 

@@ -44,14 +44,14 @@ from etl.titles import TitleEntry
 SOURCE = "watcha"
 KST = ZoneInfo("Asia/Seoul")
 
-_MISSING: Any = object()
+MISSING: Any = object()  # a level absent in a payload (null is None)
 
 
 def dig(obj: Any, dotted: str) -> Any:
-    """``obj["a"]["b"]`` for ``"a.b"``; ``_MISSING`` where a level is absent."""
+    """``obj["a"]["b"]`` for ``"a.b"``; ``MISSING`` where a level is absent."""
     for part in dotted.split("."):
         if not isinstance(obj, dict) or part not in obj:
-            return _MISSING
+            return MISSING
         obj = obj[part]
     return obj
 
@@ -107,7 +107,7 @@ class SearchHit:
 def parse_search(payload: Any, cfg: WatchaConfig) -> list[SearchHit]:
     """Films in a search payload. A missing list is a changed API, not "no results"."""
     items = dig(payload, cfg.search_list_field)
-    if items is _MISSING or not isinstance(items, list):
+    if items is MISSING or not isinstance(items, list):
         raise MarkupChanged(SOURCE, cfg.search_list_field, "is missing from the search payload")
     hits: list[SearchHit] = []
     for item in items:
@@ -133,7 +133,7 @@ def pick_title(hits: list[SearchHit], entry: TitleEntry) -> SearchHit | None:
 
 def parse_written_at(value: Any) -> datetime | None:
     """ISO 8601 as the API sends it; a naive time is Korean local time. None if absent."""
-    if value is None or value is _MISSING:
+    if value is None or value is MISSING:
         return None
     if not isinstance(value, str):
         raise ValueError(f"not a date string: {value!r}")
@@ -153,7 +153,7 @@ def _rating_value(value: Any) -> float | None:
 
 
 def _likes(value: Any) -> int | None:
-    if value is None or value is _MISSING:
+    if value is None or value is MISSING:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"likes is not a count: {value!r}")
@@ -185,7 +185,7 @@ def parse_comment(
         return Reject("empty_text", "text is blank", _dump_item(item), rid, cfg.text_field)
     # A missing rating field (not a null one) is a changed API: the page check names it.
     raw_rating = dig(item, cfg.rating_field)
-    if raw_rating is _MISSING:
+    if raw_rating is MISSING:
         return Reject(
             "missing_rating", f"no {cfg.rating_field}", _dump_item(item), rid, cfg.rating_field
         )
@@ -241,7 +241,7 @@ def parse_comments(
     """One page of the comments API → records, rejects, the ratings as given (for the
     title's scale check) and the next page's URI."""
     items = dig(payload, cfg.list_field)
-    if items is _MISSING or not isinstance(items, list):
+    if items is MISSING or not isinstance(items, list):
         raise MarkupChanged(SOURCE, cfg.list_field, "is missing from the comments payload")
     records, rejects = [], []
     for item in items:

@@ -11,8 +11,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from etl import scrape
+from etl.titles import TitleEntry, title_id
 from jobs.app import app, console, state
-from jobs.config import ConfigError
+from jobs.config import AppConfig, ConfigError, load_config
 from jobs.runner import Run
 
 
@@ -38,6 +39,17 @@ def scrape_command(
     max_per_title: Annotated[
         int | None, typer.Option("--max-per-title", help="New reviews per title and source.")
     ] = None,
+    probe: Annotated[
+        str | None,
+        typer.Option(
+            "--probe",
+            metavar="TITLE",
+            help="Fetch this one title and check every selector and field; writes nothing.",
+        ),
+    ] = None,
+    year: Annotated[
+        int | None, typer.Option("--year", help="With --probe: the title's year.")
+    ] = None,
 ) -> None:
     """Collect reviews of the listed titles (politely; incremental) into warehouse/raw."""
     overrides: dict[str, Any] = {
@@ -49,6 +61,12 @@ def scrape_command(
         overrides["sources.naver.enabled"] = source is SourceChoice.naver
         overrides["sources.watcha.enabled"] = source is SourceChoice.watcha
     st = state(ctx)
+    if probe is not None:
+        # Read-only: no warehouse, no lock, no log file.
+        _probe(load_config(st.config_path, overrides={**st.overrides, **overrides}), probe, year)
+        return
+    if year is not None:
+        raise ConfigError("--year goes with --probe (a titles file gives years per line)")
     cfg = st.config(**overrides)
     # Checked before taking the lock, so a typo costs one clear line (exit 2), not a run.
     if not cfg.scrape.titles_file.is_file():
@@ -66,7 +84,8 @@ def scrape_command(
 
 def _print_summary(run_id: str, details: dict[str, Any]) -> None:
     table = Table(title=f"scrape {run_id}", title_justify="left")
-    for col in ("source", "titles", "ok", "too few", "failed", "not found", "reviews", "rejected"):
+    columns = ("source", "titles", "ok", "too few", "failed", "not found", "resumed", "reviews")
+    for col in (*columns, "rejected", "improper", "spoilers hidden"):
         table.add_column(col, justify="left" if col == "source" else "right")
     for source, s in details["sources"].items():
         table.add_row(
@@ -76,8 +95,11 @@ def _print_summary(run_id: str, details: dict[str, Any]) -> None:
             str(s["too_few"]),
             f"[red]{s['failed']}[/]" if s["failed"] else "0",
             str(s["not_found"]),
+            str(s["resumed"]),
             f"{s['collected']:,}",
             str(s["rejected"]),
+            str(s["improper"]),
+            str(s["spoiler_hidden"]),
         )
     console.print(table)
     for source, s in details["sources"].items():
@@ -91,3 +113,51 @@ def _print_summary(run_id: str, details: dict[str, Any]) -> None:
         f" · per title: SELECT * FROM scrape_titles WHERE run_id = '{run_id}'",
         highlight=False,
     )
+
+
+def _probe(cfg: AppConfig, name: str, year: int | None) -> None:
+    import asyncio
+    import logging
+
+    from etl.probe import probe
+
+    name = " ".join(name.split())
+    if not name:
+        raise ConfigError("--probe: the title is empty")
+    if not cfg.scrape.chromium_path.exists():
+        raise ConfigError(
+            f"scrape.chromium_path: no browser at {cfg.scrape.chromium_path} "
+            "(install Chromium: `make system-deps`)"
+        )
+    sources = [c for c in (cfg.sources.naver, cfg.sources.watcha) if c.enabled]
+    if not sources:
+        raise ConfigError("sources: every source is disabled; enable naver or watcha")
+    entry = TitleEntry(title_id(name, year), name, year)
+    reports = asyncio.run(probe(cfg.scrape, sources, entry, logging.getLogger("kreview.probe")))
+    for report in reports:
+        table = Table(
+            title=f"{report.source} · {escape(report.title)} · {escape(report.url)}",
+            title_justify="left",
+        )
+        for col in ("", "reads", "config key", "selector / field", "matched", "first values"):
+            table.add_column(col, overflow="fold")
+        table.add_column("verdict")
+        for row in report.rows:
+            table.add_row(
+                "[green]ok[/]" if row.ok else "[red]FAIL[/]",
+                row.what,
+                row.key,
+                escape(row.value),
+                "" if row.matched is None else str(row.matched),
+                escape(" | ".join(row.first)),
+                row.verdict if row.ok else f"[red]{escape(row.verdict)}[/]",
+            )
+        console.print(table)
+    failed = [r.source for r in reports if not r.ok]
+    if failed:
+        typer.echo(
+            f"kreview: probe: {', '.join(failed)} would fail on {entry.label}: fix the keys "
+            "marked FAIL in kreview.toml (docs/sources/ says where each fact comes from)",
+            err=True,
+        )
+        raise typer.Exit(1)
