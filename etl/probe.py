@@ -129,6 +129,8 @@ def _found(tree: LexborHTMLParser, cards: list[LexborNode], key: str, value: str
         nodes = tree.css(value)
         return [n.attributes.get("href") or n.text(deep=True).strip() or "found" for n in nodes]
     nodes = [c.css_first(value) for c in cards]
+    if key == "more_button_selector":  # every card has one; shown only on cut texts
+        nodes = [n for n in nodes if n is not None and not naver.hidden_by_style(n)]
     return [n.text(deep=True).strip() or "found" for n in nodes if n is not None]
 
 

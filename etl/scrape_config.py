@@ -24,27 +24,38 @@ class NaverConfig(Frozen):
     query_template: str = "영화 {title} 관람평"
     # Used instead when the titles list gives a year (names clash: 기생충 1960 vs 2019).
     query_template_year: str = "영화 {title} {year} 관람평"
-    item_selector: str = "div.lego_review_list._scroller > ul > li.area_card._item"
+    # Scoped to the 실관람객 pane: the hidden 네티즌 pane holds a list (and cards) of its own.
+    item_selector: str = (
+        'div._content[data-tab="audience"] div.lego_review_list._scroller > ul > li.area_card._item'
+    )
     review_id_attribute: str = "data-rating-id"
     # The card's full text; the shown text (`text_selector`) is cut for long reviews. None:
     # read the shown text, after clicking `more_button_selector` on every cut card.
     full_text_attribute: str | None = "data-report-title"
     text_selector: str = "span.desc._text"
-    # 펼쳐보기: shows the rest of a cut text.
+    # 펼쳐보기: shows the rest of a cut text. Every card has one; it is hidden
+    # (style display:none) where the text is not cut.
     more_button_selector: str = "button.story_more._tail"
     rating_selector: str = "div.area_text_box"
     author_selector: str = "dd.this_text_stress._btn_writer"
     date_selector: str = "dd.this_text_normal"
     likes_selector: str = "button.area_button_upvote span._count_num"
     spoiler_selector: str = "span.lego_text_spoiler._review_spoiler_text"
-    # The switch that shows spoiler reviews' texts. None: leave it; spoiler texts the page
-    # hides are then recorded as hidden (`spoiler_hidden` in the title's outcome).
-    spoiler_switch_selector: str | None = "button.btn_area_auto[title='스포일러']"
+    # The switch that shows spoiler reviews' texts, clicked while its state text (inside it)
+    # reads "off". None: leave it; spoiler texts the page hides are then counted as hidden
+    # (`spoiler_hidden` in the title's outcome).
+    spoiler_switch_selector: str | None = (
+        'div._content[data-tab="audience"] div._spoiler_switch'
+        ' > button.btn_area_auto[title="스포일러"]'
+    )
+    spoiler_switch_state_selector: str = "span._switch_text"
     # The scrolling box that loads more cards as it scrolls.
-    scroll_container_selector: str = "div.lego_review_list._scroller"
-    # An element whose text holds the number of reviews the page promises (a guess: no
-    # public source shows one; the scraper works without it).
-    count_selector: str = "span._total_count"
+    scroll_container_selector: str = (
+        'div._content[data-tab="audience"] div.lego_review_list._scroller'
+    )
+    # An element whose text holds the number of reviews the page promises. The page has none
+    # today (its only number counts raters): None, and the list is scrolled until it ends.
+    count_selector: str | None = None
     # Naver's own id of the film: the `os=` parameter of the tab links (pkid=68&os=...).
     # A page with reviews but no such link falls back to the search query as the id.
     title_link_selector: str = 'a[href*="os="]'
@@ -52,7 +63,9 @@ class NaverConfig(Frozen):
     # The 최신순 (newest first) item of the sorting menu, clicked on every title: incremental
     # scraping stops at the first review already collected, which is only right when the list
     # is newest first. None: keep the page's order (공감순).
-    recent_tab_selector: str | None = "div._sorting_wrap li:has-text('최신순') a"
+    recent_tab_selector: str | None = (
+        'div._content[data-tab="audience"] div._sorting_wrap li._tab[data-param="u3=newest"] > a'
+    )
     # Ratings on the card are 1-10; raw ratings are 0-10: × this.
     rating_scale: float = Field(default=1.0, gt=0)
     # After a scroll, how long to wait for new cards before counting a stall; after

@@ -33,7 +33,7 @@ _COMMENTS = re.compile(r"^/api/contents/([^/]+)/comments$")
 _CONTENT_PAGE = re.compile(r"^/ko/contents/([^/]+)$")
 DEVICE_COOKIE = "_c_pdi"
 # What the API checks before it answers (docs/sources/watcha.md): the web app's client
-# headers, and a device id that is the one its cookie holds.
+# headers and a `web-` device id.
 WATCHA_CLIENT_HEADERS = {
     "x-frograms-app-code": "Galaxy",
     "x-frograms-client": "Galaxy-Web-App",
@@ -63,6 +63,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     site: ClassVar[str]
     state: ClassVar[ReplayState]
+    robots: ClassVar[str]
 
     def log_message(self, format: str, *args: Any) -> None:
         return  # the request log replaces stderr lines
@@ -82,6 +83,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(self._admin(method, url.path))
             return
         query = parse_qs(url.query)
+        if url.path == "/robots.txt":
+            self._send(_Answer(200, self.robots, "text/plain"))
+            return
         endpoint, film = self._classify(url.path, query)
         entry = self.state.log.add(
             LoggedRequest(time.monotonic(), self.site, endpoint, self.path, film and film.name)
@@ -170,6 +174,7 @@ def _kinds(faults: list[Fault]) -> set[str]:
 
 class _WatchaHandler(_Handler):
     site = "watcha"
+    robots = render.WATCHA_ROBOTS
 
     def _classify(self, path: str, query: dict[str, list[str]]) -> tuple[str, Film | None]:
         if path == "/api/searches":
@@ -187,14 +192,15 @@ class _WatchaHandler(_Handler):
         return next((f for f in self.state.corpus.films if f.watcha_code == code), None)
 
     def _refused(self) -> str | None:
-        """Why the API refuses this client, or None: the web app's headers, and the device
-        id header equal to the device cookie the site set."""
+        """Why the API refuses this client, or None: the web app's client headers and a
+        device identifier."""
         for key, value in WATCHA_CLIENT_HEADERS.items():
             if self.headers.get(key) != value:
                 return f"{key} is {self.headers.get(key)!r}"
-        device = self._cookies().get(DEVICE_COOKIE)
-        if not device or self.headers.get("x-frograms-device-identifier") != device:
-            return "device identifier does not match the _c_pdi cookie"
+        # Whether the server compares the id with the cookie is unknown (clients that send a
+        # random `web-` id are reported to work): only its presence and form are checked.
+        if not (self.headers.get("x-frograms-device-identifier") or "").startswith("web-"):
+            return "no web- device identifier"
         return None
 
     def _route(
@@ -242,13 +248,15 @@ class _WatchaHandler(_Handler):
 
 class _NaverHandler(_Handler):
     site = "naver"
+    robots = render.NAVER_ROBOTS
 
     def _classify(self, path: str, query: dict[str, list[str]]) -> tuple[str, Film | None]:
         if path == "/search.naver":
             return "page", self._film_for_query(_one(query, "query"))
-        if path == "/api/review_list":
-            os_id = _one(query, "os")
-            return "more", next((f for f in self.state.corpus.films if f.naver_os == os_id), None)
+        if path == render.LIST_PATH:
+            code = _one(query, "u1")
+            films = self.state.corpus.films
+            return "more", next((f for f in films if render.naver_code(f) == code), None)
         return "other", None
 
     def _film_for_query(self, q: str) -> Film | None:
@@ -277,19 +285,19 @@ class _NaverHandler(_Handler):
                     q,
                     reviews[:size],
                     len(reviews),
-                    page_size=size,
                     changed="markup_changed" in kinds,
                     bad_items="bad_items" in kinds,
                 )
                 return _Answer(200, html, "text/html")
-            if endpoint == "more" and film is not None:
+            if endpoint == "more" and film is not None and _one(query, "u5") == "true":
                 reviews = render.naver_order(
-                    self.state.corpus.reviews("naver", film), _one(query, "sort", "sympathy")
+                    self.state.corpus.reviews("naver", film), _one(query, "u3", "sympathyScore")
                 )
-                body = render.naver_more(
+                body = render.naver_list(
                     reviews,
-                    max(0, _int(query, "start", 0)),
-                    min(100, max(1, _int(query, "display", size))),
+                    film,
+                    max(1, _int(query, "u2", 1)),
+                    size=size,
                     bad_items="bad_items" in kinds,
                 )
                 if "malformed_json" in kinds:

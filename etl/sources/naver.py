@@ -83,7 +83,7 @@ class SearchPage:
 def parse_search_page(html: str, cfg: NaverConfig) -> SearchPage:
     tree = LexborHTMLParser(html)
     box = tree.css_first(cfg.scroll_container_selector)
-    count_node = tree.css_first(cfg.count_selector)
+    count_node = tree.css_first(cfg.count_selector) if cfg.count_selector else None
     promised = None
     if count_node is not None:
         digits = _NUMBER.search(count_node.text(deep=True))
@@ -146,8 +146,15 @@ def card_text(card: LexborNode, cfg: NaverConfig) -> tuple[str | None, str]:
     node = card.css_first(cfg.text_selector)
     if node is None:
         return None, cfg.text_selector
-    cut = card.css_first(cfg.more_button_selector) is not None
+    more = card.css_first(cfg.more_button_selector)
+    cut = more is not None and not hidden_by_style(more)
     return _shown_text(node), "cut" if cut else "shown"
+
+
+def hidden_by_style(node: LexborNode) -> bool:
+    """Hidden by its inline style (how the page hides 펼쳐보기 on texts it did not cut)."""
+    style = (node.attributes.get("style") or "").replace(" ", "").lower()
+    return "display:none" in style
 
 
 def parse_card(
@@ -341,8 +348,9 @@ async def _show_spoilers(ps: PageSession, cfg: NaverConfig, fetcher: Fetcher) ->
     switch = ps.page.locator(cfg.spoiler_switch_selector).first
     if await switch.count() == 0:
         return
-    if await switch.get_attribute("aria-pressed") == "true":
-        return
+    state = switch.locator(cfg.spoiler_switch_state_selector).first
+    if await state.count() and (await state.inner_text()).strip().lower() != "off":
+        return  # already on
     await switch.click(timeout=fetcher.timeout_ms)
 
 
@@ -370,27 +378,31 @@ async def _expand_cut_texts(ps: PageSession, cfg: NaverConfig, fetcher: Fetcher)
             await button.click(timeout=fetcher.timeout_ms)
 
 
+# Mark the list's first card, then wait for a first card without the mark: the list was
+# rendered anew. Works whatever loads it (XHR, fetch or a JSONP <script>: the page's own
+# requests are not documented) and whether or not the newest review is also the most liked.
+_MARK_FIRST = "(sel) => { const c = document.querySelector(sel); if (c) c.__kreviewOld = 1; }"
+_FIRST_IS_NEW = "(sel) => { const c = document.querySelector(sel); return !!c && !c.__kreviewOld; }"
+
+
 async def _sort_newest_first(
     fetcher: Fetcher, ps: PageSession, cfg: NaverConfig, retries: int
 ) -> None:
-    """Click the newest-first tab and wait for the list it loads."""
+    """Click 최신순 and wait for the list it renders."""
     assert cfg.recent_tab_selector is not None
     tab = ps.page.locator(cfg.recent_tab_selector).first
     if await tab.count() == 0:
-        raise MarkupChanged(SOURCE, cfg.recent_tab_selector, "(newest-first tab) matched nothing")
+        raise MarkupChanged(
+            SOURCE, cfg.recent_tab_selector, "(최신순, newest first) matched nothing"
+        )
     for attempt in range(retries + 1):
+        await ps.page.evaluate(_MARK_FIRST, cfg.item_selector)
         try:
-            async with ps.page.expect_response(
-                lambda r: r.request.resource_type in ("xhr", "fetch"),
-                timeout=fetcher.timeout_ms,
-            ) as answer:
-                await tab.click(timeout=fetcher.timeout_ms)
-            resp = await answer.value
-            if resp.ok:
-                await ps.page.wait_for_function(
-                    _COUNT_ABOVE, arg=[cfg.item_selector, 0], timeout=_wait_ms(fetcher, cfg)
-                )
-                return
+            await tab.click(timeout=fetcher.timeout_ms)
+            await ps.page.wait_for_function(
+                _FIRST_IS_NEW, arg=cfg.item_selector, timeout=_wait_ms(fetcher, cfg)
+            )
+            return
         except PlaywrightTimeoutError:
             pass
         await asyncio.sleep(fetcher.backoff(attempt))
