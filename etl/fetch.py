@@ -546,6 +546,8 @@ class Fetcher:
 
         async def attempt() -> Any:
             got = await session.page.evaluate(_PAGE_FETCH, [url, headers or {}, self.timeout_ms])
+            if got.get("timedOut"):
+                raise PlaywrightTimeoutError(f"fetch {url} timed out")
             status, ctype, body = got["status"], got["contentType"], got["body"]
             if status == 429:
                 raise _Retry("HTTP 429", 0.0)  # the listener already holds the host
@@ -636,10 +638,15 @@ def _raise_for_status(url: str, status: int) -> None:
 # fetch() inside the page: the browser adds the page's cookies, Referer and user agent.
 _PAGE_FETCH = """
 async ([url, headers, timeoutMs]) => {
-  const r = await fetch(url, {headers, credentials: 'same-origin',
-                              signal: AbortSignal.timeout(timeoutMs)});
-  return {status: r.status, contentType: r.headers.get('content-type') || '',
-          body: await r.text()};
+  try {
+    const r = await fetch(url, {headers, credentials: 'same-origin',
+                                signal: AbortSignal.timeout(timeoutMs)});
+    return {status: r.status, contentType: r.headers.get('content-type') || '',
+            body: await r.text()};
+  } catch (e) {
+    if (e.name === 'TimeoutError') return {timedOut: true};
+    throw e;
+  }
 }
 """
 

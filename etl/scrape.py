@@ -403,6 +403,9 @@ def run(ctx: StageContext) -> StageResult:
             "statuses": {str(k): v for k, v in sorted(stats.statuses.items())},
             "retry_after_waits_s": stats.retry_after_waits[:20],
             "host_min_gap_s": outcome.host_min_gap_s,
+            "user_agent": stats.user_agent,
+            "robots_txt": cfg.robots_txt,
+            "robots": {host: r.as_dict() for host, r in stats.robots.items()},
             "lost_completions": outcome.lost_completions,
         },
     )

@@ -351,7 +351,7 @@ def naver_page(
         )
 
     audience = naver_cards(first, film, changed=changed, bad_items=bad_items)
-    netizen = naver_cards(naver_netizen(first), film)
+    netizen = naver_cards(naver_netizen(first), film, changed=changed)
     return (
         _HEAD.format(title=escape(query))
         + '<div class="cm_content_wrap"><h2 class="area_title">'

@@ -108,6 +108,15 @@ def _print_summary(run_id: str, details: dict[str, Any]) -> None:
                 f"[red]failed[/] {source} {escape(failure['title'])}: {escape(failure['error'])}",
                 highlight=False,
             )
+    for host, robots in details.get("robots", {}).items():
+        hits = robots["disallowed_hits"]
+        if hits:
+            console.print(
+                f"[yellow]robots.txt[/] of {host} disallows {hits} of the URLs asked for "
+                f"({', '.join(robots['disallowed_by_rule'])}); scrape.robots_txt = "
+                f"{details['robots_txt']!r}: {robots['refused']} refused",
+                highlight=False,
+            )
     console.print(
         f"{details['seconds']}s, {details['requests']} requests, {details['retries']} retries"
         f" · per title: SELECT * FROM scrape_titles WHERE run_id = '{run_id}'",

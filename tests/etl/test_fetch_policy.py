@@ -1,15 +1,30 @@
-"""The fetch layer's policy, without a browser: backoff, Retry-After, the per-host gate."""
+"""The fetch layer's policy: backoff, Retry-After, the per-host gate (without a browser); the
+user agent and the backoff on 429s that name no wait (against a loopback server)."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import random
 from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
-from etl.fetch import HostGate, backoff_delay, host_of, parse_retry_after
+from etl.fetch import (
+    Fetcher,
+    HostGate,
+    PageSession,
+    backoff_delay,
+    host_of,
+    normal_user_agent,
+    parse_retry_after,
+)
+from etl.scrape_config import ScrapeConfig
+from tests.etl.replay_helpers import needs_chromium
+from tests.etl.stub_http import PAGE, Answer, StubSite
 
 
 def test_backoff_doubles_and_is_capped() -> None:
@@ -158,3 +173,154 @@ def test_first_request_is_not_delayed(interval: float) -> None:
     gate = _gate(clock, interval)
     asyncio.run(gate.wait_turn("x"))
     assert gate.starts("x") == [100.0]
+
+
+# --- the user agent -----------------------------------------------------------------------
+
+log = logging.getLogger("test.fetch")
+
+
+def test_headless_user_agent_made_normal() -> None:
+    headless = (
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "HeadlessChrome/131.0.0.0 Safari/537.36"
+    )
+    assert normal_user_agent(headless) == headless.replace("HeadlessChrome/", "Chrome/")
+
+
+def _fast(**kw: Any) -> ScrapeConfig:
+    base: dict[str, Any] = {
+        "min_interval_s": 0.0,
+        "jitter_s": 0.0,
+        "timeout_s": 5.0,
+        "retries": 4,
+        "backoff_base_s": 0.1,
+        "backoff_max_s": 10.0,
+    }
+    return ScrapeConfig.model_validate(base | kw)
+
+
+# The page's own request, as a site's script would send it (the body read, so it finishes).
+_PAGE_FETCHES = """async ([path, n]) => {
+  const out = [];
+  for (let i = 0; i < n; i++) { const r = await fetch(path); await r.text(); out.push(r.status); }
+  return out;
+}"""
+
+
+def _ua_site() -> StubSite:
+    return StubSite({"/ua.json": [Answer()], "/page.html": [PAGE], "/sub.json": [Answer()]})
+
+
+async def _visit(cfg: ScrapeConfig, base: str) -> Fetcher:
+    """get_json, a page, and a request of the page's own."""
+    async with Fetcher(cfg, log) as f:
+        await f.get_json(f"{base}/ua.json")
+        async with f.page(f"{base}/page.html") as ps:
+            assert await ps.page.evaluate(_PAGE_FETCHES, ["/sub.json", 1]) == [200]
+        major = f._ctx().browser.version.split(".")[0]  # type: ignore[union-attr]
+        assert f.stats.user_agent is not None
+        assert cfg.user_agent or f"Chrome/{major}." in f.stats.user_agent
+    return f
+
+
+@pytest.mark.browser
+@needs_chromium
+def test_user_agent_is_chrome_not_headless_chrome() -> None:
+    with _ua_site().serving() as site:
+        fetcher = asyncio.run(_visit(_fast(), site.base))
+    seen = {s.path: s for s in site.seen}
+    for path in ("/robots.txt", "/ua.json", "/page.html", "/sub.json"):
+        ua = seen[path].user_agent
+        assert "Chrome/" in ua and "HeadlessChrome" not in ua, (path, ua)
+        assert ua == fetcher.stats.user_agent
+        assert "Headless" not in (seen[path].sec_ch_ua or "")
+
+
+@pytest.mark.browser
+@needs_chromium
+def test_configured_user_agent_wins() -> None:
+    mine = "kreview-test/1.0 (+https://example.org/bot)"
+    with _ua_site().serving() as site:
+        asyncio.run(_visit(_fast(user_agent=mine), site.base))
+    assert {s.path for s in site.seen} >= {"/robots.txt", "/ua.json", "/page.html", "/sub.json"}
+    assert {s.user_agent for s in site.seen} == {mine}
+
+
+# --- 429 without Retry-After --------------------------------------------------------------
+
+TOO_MANY = Answer(429, "slow down", "text/plain")  # no Retry-After, as Watcha answers
+
+
+def _gaps(times: list[float]) -> list[float]:
+    return [b - a for a, b in itertools.pairwise(times)]
+
+
+@pytest.mark.browser
+@needs_chromium
+@pytest.mark.parametrize(("cap", "waits"), [(10.0, [0.1, 0.2, 0.4]), (0.25, [0.1, 0.2, 0.25])])
+def test_429_without_retry_after_backs_off_exponentially(cap: float, waits: list[float]) -> None:
+    site = StubSite(
+        {
+            "/limited.json": [TOO_MANY] * 3 + [Answer()],
+            "/limited.html": [TOO_MANY] * 2 + [PAGE],
+        }
+    )
+
+    async def main() -> Fetcher:
+        async with Fetcher(_fast(backoff_max_s=cap, robots_txt="ignore"), log) as f:
+            assert await f.get_json(f"{site.base}/limited.json") == {"ok": True}
+            async with f.page(f"{site.base}/limited.html"):
+                pass
+        return f
+
+    with site.serving():
+        fetcher = asyncio.run(main())
+    assert fetcher.stats.retry_after_waits == waits + waits[:2]
+    # The host saw the retries that far apart (loopback delivery allowed a few ms).
+    for path, expected in (("/limited.json", waits), ("/limited.html", waits[:2])):
+        gaps = _gaps(site.times(path))
+        assert len(gaps) == len(expected)
+        assert all(g >= w - 0.01 for g, w in zip(gaps, expected, strict=True)), (path, gaps)
+
+
+@pytest.mark.browser
+@needs_chromium
+def test_page_requests_429_back_off_per_host_until_a_2xx() -> None:
+    site = StubSite(
+        {"/page.html": [PAGE], "/sub.json": [TOO_MANY] * 3 + [Answer(), TOO_MANY, Answer()]}
+    )
+
+    async def main() -> tuple[Fetcher, list[int]]:
+        async with (
+            Fetcher(_fast(robots_txt="ignore"), log) as f,
+            f.page(f"{site.base}/page.html") as ps,
+        ):
+            statuses = await ps.page.evaluate(_PAGE_FETCHES, ["/sub.json", 6])
+        return f, statuses
+
+    with site.serving():
+        fetcher, statuses = asyncio.run(main())
+    assert statuses == [429, 429, 429, 200, 429, 200]
+    # 0.1, 0.2, 0.4 for three in a row; the 200 starts the count again.
+    assert fetcher.stats.retry_after_waits == [0.1, 0.2, 0.4, 0.1]
+    gaps = _gaps(site.times("/sub.json"))
+    assert all(g >= w - 0.01 for g, w in zip(gaps[:3], [0.1, 0.2, 0.4], strict=True)), gaps
+
+
+def test_page_429_counter_is_per_host() -> None:
+    """Without a browser: the page-response listener's backoff counts per host."""
+    fetcher = Fetcher(_fast(), log)
+    session = PageSession(page=None, url="http://a/")  # type: ignore[arg-type]
+
+    def respond(url: str, status: int) -> None:
+        request = SimpleNamespace(is_navigation_request=lambda: False, resource_type="fetch")
+        resp = SimpleNamespace(request=request, status=status, headers={}, url=url)
+        fetcher._on_page_response(session, resp)  # type: ignore[arg-type]
+
+    for url, status in [("http://a/1", 429), ("http://a/2", 429), ("http://b/1", 429)]:
+        respond(url, status)
+    respond("http://a/3", 200)
+    respond("http://a/4", 429)
+    respond("http://b/2", 429)
+    assert fetcher.stats.retry_after_waits == [0.1, 0.2, 0.1, 0.1, 0.2]

@@ -99,7 +99,7 @@ def test_malformed_json_quarantined_and_bad_items_rejected(
         ("watcha", "malformed_json"),
         ("watcha", "missing_text"),
     ]
-    assert by[("watcha", "malformed_json")]["raw"].startswith('{"result": {"result": [')
+    assert by[("watcha", "malformed_json")]["raw"].startswith('{"metadata": {}, "result": {')
     assert "별로" in by[("watcha", "bad_rating")]["raw"]
     assert by[("naver", "missing_id")]["raw"].startswith('<li class="area_card _item">')
     assert result.rows_rejected == len(q) == 5
@@ -150,9 +150,13 @@ def test_changed_markup_fails_the_title_naming_source_and_selector(
     naver_err = rows[("naver", changed.name)]["error"]
     watcha_err = rows[("watcha", changed.name)]["error"]
     assert rows[("naver", changed.name)]["status"] == "failed"
-    assert "naver: selector 'li.area_card._item' matched nothing" in naver_err
-    assert f"promises {changed.count('naver')}" in naver_err
+    # The cards still match; their id moved. Named, and failed on the first page: no list
+    # request (no 최신순, no scrolling) for that title.
+    assert "naver: selector 'data-rating-id' matched nothing usable in any of 10" in naver_err
+    assert [e.endpoint for e in replay.log.entries("naver") if e.title == changed.name] == ["page"]
     assert "watcha: selector 'text' matched nothing usable" in watcha_err
+    comments = [e for e in replay.log.entries("watcha") if e.endpoint == "comments"]
+    assert len([e for e in comments if e.title == changed.name]) == 1
     # Not an empty success, and the next title went on.
     assert rows[("naver", changed.name)]["collected"] == 0
     assert rows[("naver", fine.name)]["status"] == rows[("watcha", fine.name)]["status"] == "ok"
@@ -164,7 +168,7 @@ def test_every_title_failing_fails_the_stage(tmp_path: Path, replay: ReplaySite)
     film = film_with(replay.corpus, at_least=40)
     replay.faults.add(Fault("error", status=503))
     cfg = make_cfg(tmp_path, replay, [line(film)], scrape__retries=1)
-    with pytest.raises(StageFailed, match="every title failed"):
+    with pytest.raises(StageFailed, match="naver: 1 of 1 titles failed.*watcha: 1 of 1"):
         scrape(cfg)
     # Still recorded, per title, with the reason.
     assert {r["status"] for r in title_rows(cfg).values()} == {"failed"}
