@@ -168,7 +168,7 @@ def test_every_title_failing_fails_the_stage(tmp_path: Path, replay: ReplaySite)
     film = film_with(replay.corpus, at_least=40)
     replay.faults.add(Fault("error", status=503))
     cfg = make_cfg(tmp_path, replay, [line(film)], scrape__retries=1)
-    with pytest.raises(StageFailed, match="naver: 1 of 1 titles failed.*watcha: 1 of 1"):
+    with pytest.raises(StageFailed, match=r"naver: 1 of 1 titles failed.*watcha: 1 of 1"):
         scrape(cfg)
     # Still recorded, per title, with the reason.
     assert {r["status"] for r in title_rows(cfg).values()} == {"failed"}
