@@ -168,8 +168,10 @@ def _naver_verdicts(
         now = datetime.now(UTC)
         for card in cards:
             node = card.css_first(cfg.date_selector)
+            if node is None:
+                continue  # stored as null, as the scrape does
             try:
-                naver.parse_naver_date(node.text(deep=True) if node else "", now)
+                naver.parse_naver_date(node.text(deep=True), now)
             except ValueError as exc:
                 return replace(row, verdict=f"{exc}: those cards are rejected", ok=False)
     return row

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 
 from jobs import ledger
 from jobs.catalog import open_reader
+from jobs.sqlfiles import read_sql
 from jobs.warehouse import Warehouse
 
 # Catalog tables reported as layers, in flow order; missing ones are reported as absent.
@@ -33,6 +34,9 @@ class WarehouseStatus:
     layers: dict[str, int | None]
     runs: list[dict[str, Any]]
     models: list[dict[str, Any]]
+    # Per source: its latest scrape's titles by outcome, and the selector its structural
+    # failures (changed markup, wrong scale, refused client) name most.
+    selectors: list[dict[str, Any]]
 
 
 def raw_summary(raw_dir: Path) -> RawSummary:
@@ -56,7 +60,7 @@ def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
 def collect(wh: Warehouse, wait_s: float = 5.0) -> WarehouseStatus:
     raw = raw_summary(wh.raw_dir)
     if not wh.catalog.exists():
-        return WarehouseStatus(wh.root, False, None, raw, {}, [], [])
+        return WarehouseStatus(wh.root, False, None, raw, {}, [], [], [])
     with open_reader(wh, wait_s) as con:
         tables = _tables(con)
         version = None
@@ -78,6 +82,13 @@ def collect(wh: Warehouse, wait_s: float = 5.0) -> WarehouseStatus:
                 "SELECT task, version, created_at FROM model_versions"
                 " WHERE is_current ORDER BY task"
             )
-            cols = [d[0] for d in cur.description]
-            models = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
-    return WarehouseStatus(wh.root, True, version, raw, layers, runs, models)
+            models = _dicts(cur)
+        selectors = []
+        if "scrape_titles" in tables:
+            selectors = _dicts(con.execute(read_sql("status/selector_health.sql")))
+    return WarehouseStatus(wh.root, True, version, raw, layers, runs, models, selectors)
+
+
+def _dicts(cur: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]

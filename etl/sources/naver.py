@@ -243,11 +243,9 @@ def parse_cards(
 def check_first_cards(page: ParsedPage, cfg: NaverConfig) -> None:
     """The first cards must give ids and ratings: a changed selector fails here, on the first
     page, not after scrolling the whole list."""
+    # A card without an id or a rating is a reject naming its selector, so a page of cards
+    # none of which is usable names the selector most of them failed on.
     check_health(SOURCE, page, None, cfg.item_selector)
-    if page.items and not page.raw_ratings:
-        raise MarkupChanged(
-            SOURCE, cfg.rating_selector, f"matched no rating in any of {page.items} cards"
-        )
 
 
 # --- crawling --------------------------------------------------------------------------
@@ -322,8 +320,7 @@ async def _collect(
     if info.cards and cfg.spoiler_switch_selector:
         await _show_spoilers(ps, cfg, fetcher)
     stalled = await _scroll(fetcher, ps, cfg, plan, retries, info.promised)
-    if not cfg.full_text_attribute:
-        await _expand_cut_texts(ps, cfg, fetcher)
+    await _expand_cut_texts(ps, cfg, fetcher)
     ctx = _context(ps, plan, out.source_title_id)
     parsed = parse_cards(await ps.page.content(), cfg, ctx, ps.url, snippet_chars)
     out.pages = 1 + len(ps.data_statuses)
@@ -370,8 +367,12 @@ async def _hidden_spoilers(ps: PageSession, cfg: NaverConfig) -> int:
 
 
 async def _expand_cut_texts(ps: PageSession, cfg: NaverConfig, fetcher: Fetcher) -> None:
-    """Click 펼쳐보기 on every cut card (only when no full-text attribute is configured)."""
-    buttons = ps.page.locator(f"{cfg.item_selector} {cfg.more_button_selector}")
+    """Click 펼쳐보기 on every cut card that lacks the full-text attribute (all of them when
+    none is configured; none while the site keeps sending it)."""
+    cards = f":is({cfg.item_selector})"
+    if cfg.full_text_attribute:
+        cards += f":not([{cfg.full_text_attribute}])"
+    buttons = ps.page.locator(f"{cards} {cfg.more_button_selector}")
     for i in range(await buttons.count()):
         button = buttons.nth(i)
         if await button.is_visible():
