@@ -326,10 +326,10 @@ async def _collect(
     out.pages = 1 + len(ps.data_statuses)
     out.items_seen = parsed.items
     out.rejects.extend(parsed.rejects)
-    check_health(SOURCE, parsed, info.promised, cfg.item_selector)
     for value in parsed.raw_ratings:
         out.ratings.add(value, cfg.rating_scale)
     out.ratings.check(SOURCE, RATING_KEY, cfg.rating_scale, fetcher.cfg.max_bad_rating_share)
+    check_health(SOURCE, parsed, info.promised, cfg.item_selector)
     out.spoiler_hidden = await _hidden_spoilers(ps, cfg)
     out.absorb(parsed.records, plan)
     if stalled is not None:

@@ -316,7 +316,8 @@ async def _collect(
         parsed = parse_comments(payload, cfg, ctx, fetcher.cfg.snippet_chars)
         out.items_seen += parsed.page.items
         out.rejects.extend(parsed.page.rejects)
-        check_health(SOURCE, parsed.page, None, cfg.list_field)
+        # The scale first: a page whose every rating is out of range is a wrong scale, and
+        # the message should say so rather than blame the rating field.
         for value in parsed.page.raw_ratings:
             out.ratings.add(value, cfg.rating_scale)
         out.ratings.check(
@@ -325,6 +326,7 @@ async def _collect(
             cfg.rating_scale,
             fetcher.cfg.max_bad_rating_share,
         )
+        check_health(SOURCE, parsed.page, None, cfg.list_field)
         reached_known = out.absorb(parsed.page.records, plan)
         if len(out.records) >= plan.max_new or (reached_known and plan.stop_at_known):
             break

@@ -48,6 +48,30 @@ def status(ctx: typer.Context) -> None:
             (r["error"] or "")[:80],
         )
     console.print(runs if st.runs else "last runs: none")
+    if st.selectors:
+        health = Table(title="selector health (latest scrape per source)", title_justify="left")
+        for col in ("source", "run", "titles", "ok", "failed", "not found", "health"):
+            health.add_column(col, justify="right" if col in ("titles", "ok", "failed") else "left")
+        for h in st.selectors:
+            if h["structural"]:
+                verdict = (
+                    f"[red]{h['structural']} titles failed on {h['culprit'] or 'the structure'}"
+                    f"[/]: `kreview scrape --probe TITLE --source {h['source']}`"
+                )
+            elif h["titles"] and h["not_found"] == h["titles"]:
+                verdict = "[red]no title found[/]: the review section may have moved"
+            else:
+                verdict = "[green]ok[/]"
+            health.add_row(
+                h["source"],
+                h["run_id"],
+                str(h["titles"]),
+                str(h["ok"]),
+                str(h["failed"]),
+                str(h["not_found"]),
+                verdict,
+            )
+        console.print(health)
     if st.models:
         mt = Table(title="current models", title_justify="left")
         for col in ("task", "version", "created"):
