@@ -125,7 +125,9 @@ def _found(tree: LexborHTMLParser, cards: list[LexborNode], key: str, value: str
         return [v for v in (c.attributes.get(value) for c in cards) if v]
     if key == "item_selector":
         return [c.attributes.get("class") or c.tag or "" for c in cards]
-    if key in ("scroll_container_selector", "count_selector", "title_link_selector"):
+    if key == "scroll_container_selector":
+        return ["found"] * len(tree.css(value))
+    if key in ("count_selector", "title_link_selector"):
         nodes = tree.css(value)
         return [n.attributes.get("href") or n.text(deep=True).strip() or "found" for n in nodes]
     nodes = [c.css_first(value) for c in cards]

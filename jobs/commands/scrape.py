@@ -148,18 +148,21 @@ def _probe(cfg: AppConfig, name: str, year: int | None) -> None:
             title=f"{report.source} · {escape(report.title)} · {escape(report.url)}",
             title_justify="left",
         )
-        for col in ("", "reads", "config key", "selector / field", "matched", "first values"):
-            table.add_column(col, overflow="fold")
-        table.add_column("verdict")
+        prefix = f"sources.{report.source}."
+        table.add_column("")
+        table.add_column(f"key ({prefix}…)", overflow="fold")
+        table.add_column("selector / field", overflow="fold", max_width=40)
+        table.add_column("matched", justify="right")
+        table.add_column("first values", overflow="fold", max_width=36)
+        table.add_column("verdict", overflow="fold")
         for row in report.rows:
             table.add_row(
                 "[green]ok[/]" if row.ok else "[red]FAIL[/]",
-                row.what,
-                row.key,
+                row.key.removeprefix(prefix),
                 escape(row.value),
                 "" if row.matched is None else str(row.matched),
-                escape(" | ".join(row.first)),
-                row.verdict if row.ok else f"[red]{escape(row.verdict)}[/]",
+                escape(" | ".join(v[:24] for v in row.first[:2])),
+                escape(row.verdict) if row.ok else f"[red]{escape(row.verdict)}[/]",
             )
         console.print(table)
     failed = [r.source for r in reports if not r.ok]
