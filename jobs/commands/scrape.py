@@ -85,8 +85,8 @@ def scrape_command(
 def _print_summary(run_id: str, details: dict[str, Any]) -> None:
     table = Table(title=f"scrape {run_id}", title_justify="left")
     columns = ("source", "titles", "ok", "too few", "failed", "not found", "resumed", "reviews")
-    for col in (*columns, "rejected", "improper", "spoilers hidden"):
-        table.add_column(col, justify="left" if col == "source" else "right")
+    for col in (*columns, "rejected"):
+        table.add_column(col, justify="left" if col == "source" else "right", no_wrap=True)
     for source, s in details["sources"].items():
         table.add_row(
             source,
@@ -98,11 +98,19 @@ def _print_summary(run_id: str, details: dict[str, Any]) -> None:
             str(s["resumed"]),
             f"{s['collected']:,}",
             str(s["rejected"]),
-            str(s["improper"]),
-            str(s["spoiler_hidden"]),
         )
     console.print(table)
     for source, s in details["sources"].items():
+        if s["improper"]:
+            console.print(
+                f"{source}: {s['improper']} reviews flagged improper by the site "
+                "(kept in raw; clean quarantines them)"
+            )
+        if s["spoiler_hidden"]:
+            console.print(
+                f"{source}: {s['spoiler_hidden']} spoiler texts were hidden by the page "
+                "(spoiler switch not found)"
+            )
         for failure in s["failures"]:
             console.print(
                 f"[red]failed[/] {source} {escape(failure['title'])}: {escape(failure['error'])}",

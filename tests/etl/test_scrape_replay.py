@@ -12,6 +12,8 @@ from typer.testing import CliRunner
 from etl.raw_schema import RAW_SCHEMA
 from etl.replay import Fault, ReplaySite
 from etl.replay.corpus import MISSING_TITLE
+from etl.titles import title_id
+from jobs.runner import StageFailed
 from jobs.warehouse import Warehouse
 from tests.etl.replay_helpers import (
     film_with,
@@ -34,9 +36,14 @@ def test_collects_both_sites_into_raw_parquet(tmp_path: Path, replay: ReplaySite
     scrape(cfg)
     run_id = query(cfg, "SELECT run_id FROM runs")[0]["run_id"]
 
-    # One file per source for this run, exactly the raw contract's schema.
+    # One file per source and title collected (written as the title finished), named by the
+    # run and the title, exactly the raw contract's schema.
     files = sorted(Warehouse(cfg.warehouse.root).raw_dir.rglob("*.parquet"))
-    assert [f.parent.parent.name for f in files] == ["source=naver", "source=watcha"]
+    assert sorted((f.parent.parent.name, f.name) for f in files) == sorted(
+        (f"source={source}", f"{run_id}-{title_id(film.name, film.year)}.parquet")
+        for source in ("naver", "watcha")
+        for film in (big, few)
+    )
     assert all(pq.read_schema(f).equals(RAW_SCHEMA) for f in files)
     assert not list(Warehouse(cfg.warehouse.root).raw_dir.rglob("*.tmp"))
 
@@ -51,7 +58,7 @@ def test_collects_both_sites_into_raw_parquet(tmp_path: Path, replay: ReplaySite
         for row in by_title[big.name]:
             review = truth[row["review_id"]]
             assert row["text"] == review.text  # exactly as shown, line breaks and emoji kept
-            assert row["rating"] == review.stars * 2  # 0–10 on both sites
+            assert row["rating"] == review.rating  # 1–10 on both sites, as they give it
             assert row["written_at"] == review.written_at
             assert row["author_hash"] and review.author not in row["author_hash"]
             assert row["run_id"] == run_id
@@ -99,8 +106,11 @@ def test_rerun_collects_only_new_reviews(tmp_path: Path, replay: ReplaySite) -> 
         assert first[source] <= set(ids)  # nothing lost
         newest = [r.review_id for r in replay.corpus.reviews(source, film)[:4]]
         assert set(ids) - first[source] == set(newest)
-    # It stopped at the first known review: one comments page on Watcha, no scrolling on Naver.
-    assert [e.endpoint for e in replay.log.entries("watcha")] == ["search", "comments"]
+    # It stopped at the first known review: one comments page on Watcha (after the site's
+    # page, the search, the title's page), no scrolling on Naver (the page, then 최신순).
+    assert [e.endpoint for e in replay.log.entries("watcha")] == [
+        "page", "search", "page", "comments"
+    ]  # fmt: skip
     assert [e.endpoint for e in replay.log.entries("naver")] == ["page", "more"]
     row = title_rows(cfg)[("watcha", film.name)]
     assert (row["collected"], row["total"], row["status"]) == (4, 34, "ok")
@@ -111,7 +121,9 @@ def test_title_failed_midway_resumes_next_run(tmp_path: Path, replay: ReplaySite
     cfg = make_cfg(tmp_path, replay, [line(film)], scrape__max_per_title=50)
     # Page 1 answers, every later page fails: the title fails with 20 reviews kept.
     replay.faults.add(Fault("error", site="watcha", endpoint="comments", title=film.name, after=1))
-    scrape(cfg)
+    # Its only title failed on Watcha: the stage fails, after keeping what came before.
+    with pytest.raises(StageFailed, match="watcha: 1 of 1 titles failed"):
+        scrape(cfg)
     row = title_rows(cfg)[("watcha", film.name)]
     assert (row["status"], row["collected"], row["complete"]) == ("failed", 20, False)
     assert "HTTP 500" in row["error"]
