@@ -6,7 +6,7 @@ import pytest
 
 from etl.probe import ProbeReport, ProbeRow, naver_rows, scale_verdict, watcha_comment_rows
 from etl.scrape_config import NaverConfig, ScrapeConfig, WatchaConfig
-from tests.etl.sources.conftest import fixture_json, fixture_text
+from tests.etl.sources.conftest import changed_naver_page, fixture_json, fixture_text
 
 MAX_SHARE = ScrapeConfig().max_bad_rating_share
 # What the browser finds for the selectors only it evaluates, on a page that has them.
@@ -44,7 +44,7 @@ def test_naver_rows_all_ok_on_the_fixture_page() -> None:
 
 
 def test_naver_rows_on_the_changed_page_fail_on_id_and_rating() -> None:
-    rows = naver_rows(fixture_text("naver_page_changed.html"), NaverConfig(), MAX_SHARE, BROWSER)
+    rows = naver_rows(changed_naver_page(), NaverConfig(), MAX_SHARE, BROWSER)
     row = _by_key(rows)
     failing = {k for k, r in row.items() if not r.ok}
     assert failing == {"review_id_attribute", "rating_selector"}

@@ -30,3 +30,13 @@ def entry() -> TitleEntry:
 
 def record_context(source: str, entry: TitleEntry, source_title_id: str) -> RecordContext:
     return RecordContext(source, entry, source_title_id, SALT, "run-1", SCRAPED_AT)
+
+
+def changed_naver_page() -> str:
+    """naver_page.html after a (made-up) redesign, as the replay's `markup_changed` fault
+    renders it: the same cards, the review id moved to `data-review-no` and the rating box
+    to `div.area_star_box`. The configured selectors match nothing: the first page fails."""
+    html = fixture_text("naver_page.html")
+    return html.replace("data-rating-id=", "data-review-no=").replace(
+        '"area_text_box"', '"area_star_box"'
+    )

@@ -16,7 +16,13 @@ from etl.sources import (
     naver,
 )
 from etl.titles import TitleEntry, title_id
-from tests.etl.sources.conftest import SALT, SCRAPED_AT, fixture_text, record_context
+from tests.etl.sources.conftest import (
+    SALT,
+    SCRAPED_AT,
+    changed_naver_page,
+    fixture_text,
+    record_context,
+)
 
 CFG = NaverConfig(base_url="http://naver.test")
 URL = "http://naver.test/search.naver?where=nexearch&query=x"
@@ -287,7 +293,7 @@ def test_wrong_scale_fails_the_title_not_item_by_item(entry: TitleEntry) -> None
 def test_changed_page_fails_on_the_first_cards_naming_the_id_attribute(
     entry: TitleEntry,
 ) -> None:
-    html = fixture_text("naver_page_changed.html")
+    html = changed_naver_page()
     info = naver.parse_search_page(html, CFG)
     assert info.found and info.cards == 4  # the cards still match; their id does not
     page = _parse(entry, html)
