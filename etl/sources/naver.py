@@ -419,8 +419,15 @@ async def _scroll(
     promised: int | None,
 ) -> str | None:
     """Scroll until enough cards are loaded. Returns why loading failed, or None when the list
-    simply ended (no new cards after ``retries`` stalls, the page's requests not failing)."""
-    page, stalls = ps.page, 0
+    simply ended.
+
+    The page shows no review count, so the end is read from the page's own list requests:
+    a scroll whose request was answered (2xx) without adding cards is the end (the list API
+    answers an empty page past its last one); so is a second scroll in a row that makes the
+    page request nothing (it knows it is done). Failing requests are retried: up to
+    ``retries`` stalls, with backoff, then the title fails if the page's requests were failing.
+    """
+    page, stalls, quiet = ps.page, 0, 0
     while True:
         # Every card counts for "did more load?"; only cards with an id for known/new (a card
         # without one is a reject, and must not make the list look as if it kept growing).
@@ -431,6 +438,7 @@ async def _scroll(
             return None
         if promised is not None and len(ids) >= promised:
             return None
+        asked = len(ps.data_statuses)
         await page.eval_on_selector(
             cfg.scroll_container_selector, "el => el.scrollTo(0, el.scrollHeight)"
         )
@@ -438,10 +446,16 @@ async def _scroll(
             await page.wait_for_function(
                 _COUNT_ABOVE, arg=[cfg.item_selector, len(cards)], timeout=_wait_ms(fetcher, cfg)
             )
-            stalls = 0
+            stalls = quiet = 0
             continue
         except PlaywrightTimeoutError:
             stalls += 1
+        answers = ps.data_statuses[asked:]
+        if answers and all(200 <= status < 300 for status in answers):
+            return None  # the list answered and added nothing: its end
+        quiet = 0 if answers else quiet + 1
+        if quiet >= 2:
+            return None  # two scrolls in a row asked for nothing: the page is done
         if stalls > retries:
             if ps.failing():
                 return (

@@ -336,3 +336,26 @@ def test_a_scale_mismatch_seen_late_drops_what_came_before(
         scrape(cfg)
     assert len([e for e in replay.log.entries("watcha") if e.endpoint == "comments"]) >= 2
     assert not raw_rows(cfg, "watcha")
+
+
+def test_the_end_of_a_short_list_is_seen_without_waiting_out_every_retry(
+    tmp_path: Path, replay: ReplaySite
+) -> None:
+    """No review count on the page: the end of a list shorter than the cap is read from the
+    page's list request that answers and adds nothing, not from `retries` stalls with backoff
+    (4 stalls of 1 s and backoffs of 1+2+4+8 s would take 19 s)."""
+    film = film_with(replay.corpus, at_least=20, below=40)
+    cfg = make_cfg(
+        tmp_path,
+        replay,
+        [line(film)],
+        sources__watcha__enabled=False,
+        scrape__max_per_title=100,
+        scrape__retries=4,
+        scrape__backoff_base_s=1.0,
+        scrape__backoff_max_s=8.0,
+        sources__naver__scroll_wait_s=1.0,
+    )
+    result = scrape(cfg)
+    assert title_rows(cfg)[("naver", film.name)]["collected"] == film.count("naver")
+    assert result.details["seconds"] < 8
