@@ -84,7 +84,7 @@ def scrape_command(
 
 def _print_summary(run_id: str, details: dict[str, Any]) -> None:
     table = Table(title=f"scrape {run_id}", title_justify="left")
-    columns = ("source", "titles", "ok", "too few", "failed", "not found", "resumed", "reviews")
+    columns = ("source", "titles", "ok", "too few", "failed", "not found", "reviews")
     for col in (*columns, "rejected"):
         table.add_column(col, justify="left" if col == "source" else "right", no_wrap=True)
     for source, s in details["sources"].items():
@@ -95,12 +95,16 @@ def _print_summary(run_id: str, details: dict[str, Any]) -> None:
             str(s["too_few"]),
             f"[red]{s['failed']}[/]" if s["failed"] else "0",
             str(s["not_found"]),
-            str(s["resumed"]),
             f"{s['collected']:,}",
             str(s["rejected"]),
         )
     console.print(table)
     for source, s in details["sources"].items():
+        if s["resumed"]:
+            console.print(
+                f"{source}: {s['resumed']} titles skipped: a scrape that died had just "
+                "collected them"
+            )
         if s["improper"]:
             console.print(
                 f"{source}: {s['improper']} reviews flagged improper by the site "
