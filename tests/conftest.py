@@ -1,8 +1,11 @@
-"""Shared fixtures: an isolated warehouse and config per test; never the network."""
+"""Shared fixtures: an isolated warehouse and config per test; never the network; one torch
+thread for tiny models."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -24,3 +27,32 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def cfg(tmp_path: Path, clean_env: None) -> AppConfig:
     return load_config(env={}, overrides={"warehouse.root": tmp_path / "wh"})
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """torch on ``n`` threads inside the block. Tiny models gain nothing from a second thread,
+    and on a CPU shared with other work OpenMP's spinning threads made them 5-7x slower
+    (measured: 165 s vs 23 s for tests/models/test_train.py at load 5 on 2 cores)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """One torch thread for the test (tests of tiny models)."""
+    with torch_threads(1):
+        yield
+
+
+@pytest.fixture(scope="session")
+def one_torch_thread_session() -> Iterator[None]:
+    """One torch thread for session fixtures that train a tiny model once."""
+    with torch_threads(1):
+        yield

@@ -1,5 +1,6 @@
-"""The scheduler: cron parsing, runs on a seconds trigger, no overlap, coalescing, catch-up,
-the refresh job's commands, and a clean stop of a real `kreview schedule` process.
+"""The scheduler: cron parsing, runs on a seconds trigger, no overlap, the job settings handed
+to APScheduler (coalescing, one instance, misfire grace), catch-up, the refresh job's
+commands, and a clean stop of a real `kreview schedule` process.
 
 In-process tests inject fake job functions (no child process); the refresh test injects fake
 commands; the SIGTERM test runs `kreview schedule` with a fake nightly command that holds a
@@ -190,25 +191,48 @@ def test_runs_never_overlap_and_skips_are_logged(
     assert skipped and skipped[0]["reason"] == "still_running"
 
 
-def test_missed_fire_times_are_coalesced_into_one_run(
-    wh: Warehouse, running: Callable[..., Scheduler]
+def test_jobs_are_given_to_apscheduler_coalesced_one_at_a_time_with_the_configured_grace(
+    wh: Warehouse,
 ) -> None:
-    job = FakeJob()
-    sched = running(ScheduledJob("nightly", "*/2 * * * * *", job))
-    assert wait_until(lambda: len(job.spans) >= 1, timeout=10)
-    sched.pause()  # hold the scheduler past three or four fire times
-    time.sleep(6.5)
-    # Resume just after an even second, so the next regular fire time is ~1.9 s away and
-    # every run in that window comes from the missed fire times.
-    while not (0.05 < time.time() % 2 < 0.3):
-        time.sleep(0.01)
-    resumed = time.time()
-    next_regular = resumed - resumed % 2 + 2
-    sched.resume()
-    assert wait_until(lambda: any(s >= resumed for s in job.starts), timeout=1.5)
-    time.sleep(max(0.0, next_regular - time.time() - 0.1))
-    caught_up = [s for s in job.starts if resumed <= s < next_regular]
-    assert len(caught_up) == 1, f"{len(caught_up)} runs for the missed fire times"
+    """What kreview asks of APScheduler, read back from APScheduler's own job objects: missed
+    fire times coalesced into one run, never two instances of a job, the configured misfire
+    grace, and one worker thread for all jobs. (How APScheduler honours these is its own
+    business, tested there; the wall-clock test of it this replaces took 11 s.)"""
+    cfg = load_config(
+        env={},
+        overrides={
+            "schedule.timezone": "Asia/Seoul",
+            "schedule.misfire_grace_s": 1234,
+            "schedule.stop_grace_s": 7.5,
+        },
+    ).schedule
+    jobs = (
+        ScheduledJob("nightly", NEVER_SOON, FakeJob(), catch_up=True),
+        ScheduledJob("refresh", "0 4 2 1 *", FakeJob()),
+    )
+    sched = Scheduler.from_config(cfg, jobs, ChildRunner())
+    try:
+        sched.start(catch_up=False)
+        aps = sched._aps  # the BackgroundScheduler kreview configured
+        by_id = {j.id: j for j in aps.get_jobs()}
+        assert sorted(by_id) == ["nightly", "refresh"]
+        for job in jobs:
+            aps_job = by_id[job.name]
+            assert aps_job.coalesce is True
+            assert aps_job.max_instances == 1
+            assert aps_job.misfire_grace_time == 1234
+            assert aps_job.executor == "default"
+            assert aps_job.args == (job,)  # run through Scheduler._execute, which logs it
+            assert aps_job.func == sched._execute
+            assert str(aps_job.trigger) == str(cron_trigger(job.cron, "Asia/Seoul"))
+            assert str(aps_job.next_run_time.tzinfo) == "Asia/Seoul"
+        # every job shares the one single-thread executor: a refresh never runs beside a
+        # nightly run (both write the warehouse)
+        executor = aps._lookup_executor("default")
+        assert executor._pool._max_workers == 1
+        assert sched.stop_grace_s == 7.5
+    finally:
+        sched.stop()
 
 
 def _record_success(cfg: AppConfig, hours_ago: float) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -134,16 +133,3 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     from tests.models.tiny_tasks import write_tiny_datasets
 
     return write_tiny_datasets(tmp_path_factory.mktemp("tiny_data"))
-
-
-@pytest.fixture
-def one_torch_thread() -> Iterator[None]:
-    """Tiny models gain nothing from a second thread, and on a CPU shared with other work
-    OpenMP's spinning threads made them 5-7x slower (measured: 165 s vs 23 s for
-    test_train.py at load 5 on 2 cores)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)

@@ -20,19 +20,7 @@ from tests.etl import warehouse_fixture as fx
 
 
 @pytest.fixture(scope="session")
-def torch_one_thread() -> Iterator[None]:
-    # Tiny models gain nothing from more threads; on a shared CPU OpenMP spinning costs a lot
-    # (see tests/models/conftest.py one_torch_thread).
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="session")
-def models_root(tmp_path_factory: pytest.TempPathFactory, torch_one_thread: None) -> Path:
+def models_root(tmp_path_factory: pytest.TempPathFactory, one_torch_thread_session: None) -> Path:
     """A warehouse root whose registry holds a current tiny joint model (no catalog)."""
     from tests.models.scoring_fixture import train_joint
 
