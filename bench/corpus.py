@@ -54,6 +54,7 @@ def to_raw(df: pl.DataFrame, run_id: str, scraped_at: datetime = SCRAPED_AT) -> 
         .dt.replace_time_zone("UTC"),
         likes=pl.lit(None, pl.Int32),
         spoiler=pl.lit(None, pl.Boolean),
+        improper=pl.lit(None, pl.Boolean),  # Watcha's flag; Naver has none
         url=pl.format(
             "https://movie.naver.com/movie/point/af/list.naver?st=mcode&sword={}",
             pl.col("movie_id"),
