@@ -16,12 +16,14 @@ import pytest
 
 from etl.report import pages
 from etl.report.build import ReportResult
+from etl.report.glyphs import Glyphs
 from etl.report.pages import fmt
 from etl.report.queries import IndexRow, PagePolicy, ReportData, RunData
 from jobs.catalog import open_reader
 from jobs.warehouse import Warehouse
 from tests.etl.replay_helpers import CHROMIUM, needs_chromium
 from tests.report import fixture
+from tests.report.conftest import HOSTILE, HOSTILE_REVIEW, HOSTILE_TITLE, Hostile
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, needs_chromium]
 REPO = Path(__file__).resolve().parents[2]
@@ -223,6 +225,37 @@ def test_review_with_html_shows_as_text(built: ReportResult, tab: Tab, tmp_path:
     ARTIFACTS.mkdir(exist_ok=True)
     shutil.copyfile(shot, ARTIFACTS / shot.name)
     assert tab.left_machine() == []
+
+
+def test_hostile_text_shows_as_text_on_every_page_kind(
+    hostile: Hostile, glyphs: Glyphs, tab: Tab, tmp_path: Path
+) -> None:
+    """<script>alert(1)</script>, quotes and ampersands in a title name, its reviews and the
+    run's fields: every page kind shows them as text, and no alert() runs."""
+    paths = hostile.write(tmp_path, glyphs)
+    index = tab.open(paths["index"])
+    assert index.locator("script").count() == 1 and tab.dialogs == []
+    link = index.locator("#titles a", has_text="영화")
+    assert link.text_content() == HOSTILE_TITLE
+    index.fill("#filter", "quotes")  # the filter matches the name as it is
+    assert [r[0]["text"] for r in cells(index, "#titles")] == [HOSTILE_TITLE]
+    link.click()  # its page, under a file name of its own
+    page = tab.page
+    page.wait_for_load_state("load")
+    assert page.url == paths["title"].as_uri()
+    assert page.title() == f"{HOSTILE_TITLE} · kreview"
+    assert page.text_content("#title-name") == HOSTILE_TITLE
+    reviews = page.eval_on_selector_all("td.review", "tds => tds.map(td => td.textContent)")
+    assert reviews and set(reviews) == {HOSTILE_REVIEW}
+    assert page.locator("main b, main script").count() == 0
+    assert page.locator("script").count() == 1  # report.js only
+    assert tab.dialogs == []  # alert(1) never ran
+    run = tab.open(paths["run"])
+    errors = run.eval_on_selector_all("#stages td.error", "tds => tds.map(td => td.textContent)")
+    assert errors and set(errors) == {HOSTILE}
+    assert run.get_attribute("#plots img", "alt") == f"{HOSTILE}.png"
+    assert run.locator("script").count() == 1
+    assert tab.dialogs == [] and tab.errors == [] and tab.left_machine() == []
 
 
 def test_run_page_numbers_equal_the_views(built: ReportResult, tab: Tab) -> None:

@@ -75,7 +75,7 @@ def test_scraped_text_is_escaped(built: ReportResult) -> None:
     assert "&lt;b&gt;r1&lt;/b&gt; 리뷰" in t1 and "<b>r1</b>" not in t1  # a cluster's review
     assert len(re.findall(r"<script\b", t1)) == 1  # only the report's own report.js
     index = (built.path / "index.html").read_text("utf-8")
-    assert "톰 &amp; 제리 &lt;i&gt;&quot;극장판&quot;&lt;/i&gt;" in index
+    assert "톰 &amp; 제리 &lt;i&gt;&#34;극장판&#34;&lt;/i&gt;" in index  # markupsafe's &#34;
     assert "<i>" not in index
 
 
