@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from etl.raw_schema import RAW_SCHEMA
+from jobs.atomic import atomic_path
 
 DATA = Path(os.environ.get("KREVIEW_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 POOL = DATA / "unlabeled" / "nsmc_raw_pool.tsv.gz"
@@ -89,8 +90,7 @@ def write_raw(df: pl.DataFrame, raw_dir: Path, run_id: str, files: int = 8) -> l
         if chunk.num_rows == 0:
             break
         path = part_dir / f"{run_id}-{i:04d}.parquet"
-        tmp = path.with_suffix(".parquet.tmp")
-        pq.write_table(chunk, tmp, compression="zstd")
-        tmp.rename(path)
+        with atomic_path(path) as tmp:
+            pq.write_table(chunk, tmp, compression="zstd")
         paths.append(path)
     return paths

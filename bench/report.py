@@ -34,6 +34,7 @@ from jobs.catalog import create_views, open_reader, open_writer, refresh_aggrega
 from jobs.config import load_config
 from jobs.runner import Run
 from jobs.warehouse import Warehouse
+from models.config import TASKS
 
 MATPLOTLIB_PAGE_S = 0.93  # one title page with the old matplotlib charts, this machine
 VERSION = "bench-random"
@@ -108,7 +109,7 @@ def build_warehouse(root: Path, n_titles: int) -> tuple[int, int]:
         con.register("s", random_scores(keys, labels))
         con.execute("INSERT INTO scores SELECT * FROM s")
         con.unregister("s")
-        for task in ("sentiment", "emotion", "similarity"):
+        for task in TASKS:
             con.execute(
                 "INSERT INTO model_versions (task, version, kind, path, metrics, created_at,"
                 " is_current) VALUES (?, ?, ?, ?, '{}', now(), true)",

@@ -40,7 +40,7 @@ import torch
 from bench.corpus import read_nsmc_test
 from jobs.config import AppConfig, load_config
 from jobs.warehouse import Warehouse
-from models.config import ScoringConfig
+from models.config import TASKS, ScoringConfig
 from models.predict import normalize_many
 from models.score import load_models, quantize_int8, score_texts
 
@@ -52,7 +52,7 @@ def naive(models, texts: list[str]) -> float:
     start = time.perf_counter()
     with torch.inference_mode():
         for text in texts:
-            for task in ("sentiment", "emotion", "similarity"):
+            for task in TASKS:
                 enc = tok(
                     m.text.prefix + text,
                     padding="max_length",

@@ -26,6 +26,7 @@ from jobs.catalog import open_reader, open_writer
 from jobs.config import load_config
 from jobs.runner import Run
 from jobs.warehouse import Warehouse
+from models.config import TASKS
 
 
 def random_scores(keys: list[str], seed: int = 0) -> pa.Table:
@@ -78,7 +79,7 @@ def main() -> None:
         keys = [r[0] for r in con.execute("SELECT review_key FROM reviews").fetchall()]
         con.register("s", random_scores(keys))
         con.execute("INSERT INTO scores SELECT * FROM s")
-        for task in ("sentiment", "emotion", "similarity"):
+        for task in TASKS:
             con.execute(
                 "INSERT INTO model_versions (task, version, kind, path, metrics, created_at,"
                 " is_current) VALUES (?, 'bench-random', ?, '-', '{}', now(), true)",

@@ -8,9 +8,7 @@ temporary folder and renamed into place, so a reader never sees a half-written s
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import shutil
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -20,13 +18,18 @@ from typing import Any
 import duckdb
 import pyarrow.parquet as pq
 
+from etl.export_config import ExportConfig
 from etl.snapshots import point_latest, prune
 from etl.views import create_views
+from jobs.atomic import atomic_write_text
 from jobs.catalog import open_writer
+from jobs.digest import sha256_file
 from jobs.ledger import StageResult
 from jobs.runner import StageContext
+from jobs.warehouse import Warehouse
 
 CONTRACT_VERSION = "1.0"
+MANIFEST = "_manifest.json"
 
 # name -> SELECT over the catalog (views created by etl/views). `$since` filters by day.
 EXPORTS: dict[str, str] = {
@@ -53,14 +56,6 @@ class ExportResult:
     manifest: dict[str, Any]
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _copy(
     con: duckdb.DuckDBPyConnection,
     select: str,
@@ -83,7 +78,7 @@ def _describe(path: Path, root: Path) -> dict[str, Any]:
         "path": path.relative_to(root).as_posix(),
         "rows": meta.metadata.num_rows,
         "bytes": path.stat().st_size,
-        "sha256": _sha256(path),
+        "sha256": sha256_file(path),
     }
 
 
@@ -138,10 +133,8 @@ def write_export(
             "model_versions": _model_versions(con),
             "datasets": datasets,
         }
-        with (tmp / "_manifest.json").open("w", encoding="utf-8") as fh:
-            json.dump(manifest, fh, ensure_ascii=False, indent=2)
-            fh.flush()
-            os.fsync(fh.fileno())
+        text = json.dumps(manifest, ensure_ascii=False, indent=2)
+        atomic_write_text(tmp / MANIFEST, text)
         tmp.rename(final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -150,36 +143,67 @@ def write_export(
     return ExportResult(final, manifest)
 
 
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """The snapshot's ``_manifest.json``; ValueError (one line) when it is missing or is not
+    a manifest."""
+    if not folder.is_dir():
+        raise ValueError(f"no export snapshot at {folder}")
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"{MANIFEST} is missing") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{MANIFEST} is not valid JSON: {exc}") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("datasets"), dict):
+        raise ValueError(f"{MANIFEST} has no datasets")
+    return manifest
+
+
 def verify_manifest(folder: Path) -> list[str]:
-    """Problems found comparing ``_manifest.json`` with the files (empty list = all good)."""
-    manifest = json.loads((folder / "_manifest.json").read_text(encoding="utf-8"))
+    """Problems found comparing the snapshot's ``_manifest.json`` with its files, one line
+    each (empty list = all good): a listed file missing, changed (sha256), unreadable or with
+    other row counts; a Parquet file the manifest does not list."""
+    try:
+        manifest = read_manifest(folder)
+    except ValueError as exc:
+        return [str(exc)]
     problems = []
     listed = set()
     for name, ds in manifest["datasets"].items():
-        for f in ds["files"]:
-            path = folder / f["path"]
+        try:
+            entries = [(f["path"], f["sha256"], f["rows"]) for f in ds["files"]]
+        except (KeyError, TypeError) as exc:
+            problems.append(f"{name}: its file list in {MANIFEST} is malformed ({exc!r})")
+            continue
+        for rel, digest, want_rows in entries:
+            path = folder / rel
             listed.add(path)
             if not path.exists():
-                problems.append(f"{name}: missing {f['path']}")
+                problems.append(f"{name}: missing {rel}")
                 continue
-            if _sha256(path) != f["sha256"]:
-                problems.append(f"{name}: sha256 differs for {f['path']}")
+            if sha256_file(path) != digest:
+                problems.append(f"{name}: sha256 differs for {rel}")
             try:
                 rows = pq.ParquetFile(path).metadata.num_rows
             except (OSError, ValueError) as exc:  # pyarrow raises ArrowInvalid (a ValueError)
-                problems.append(f"{name}: unreadable {f['path']}: {exc}")
+                problems.append(f"{name}: unreadable {rel}: {exc}")
                 continue
-            if rows != f["rows"]:
-                problems.append(f"{name}: row count differs for {f['path']}")
+            if rows != want_rows:
+                problems.append(f"{name}: {rel} has {rows} rows, the manifest says {want_rows}")
     for path in folder.rglob("*.parquet"):
         if path not in listed:
             problems.append(f"unlisted file {path.relative_to(folder)}")
     return problems
 
 
+def export_root(cfg: ExportConfig, wh: Warehouse) -> Path:
+    """Where the snapshots go: ``export.out_dir``, else ``<warehouse>/exports``."""
+    return cfg.out_dir or wh.exports_dir
+
+
 def run(ctx: StageContext, since: date | None = None) -> StageResult:
     cfg = ctx.cfg.export
-    out_dir = cfg.out_dir or ctx.wh.exports_dir
+    out_dir = export_root(cfg, ctx.wh)
     with open_writer(ctx.wh) as con:
         create_views(con)
         result = write_export(con, out_dir, ctx.run_id, since, cfg.compression)

@@ -47,6 +47,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from etl.robots import RobotsAnswer, RobotsGuard, RobotsReport
 from etl.scrape_config import ScrapeConfig
+from jobs.retry import Backoff, backoff_delay
 
 # Requests of these kinds carry data and are paced; scripts and stylesheets load freely.
 GATED_RESOURCE_TYPES = frozenset({"document", "xhr", "fetch"})
@@ -88,11 +89,6 @@ class Refused(FetchError):
 def host_of(url: str) -> str:
     """``host:port`` — the unit of politeness (a local replay runs each site on its own port)."""
     return urlsplit(url).netloc
-
-
-def backoff_delay(attempt: int, base_s: float, max_s: float) -> float:
-    """Delay before retry number ``attempt`` (0-based): base·2^attempt, capped."""
-    return min(max_s, base_s * (2**attempt))
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -359,6 +355,10 @@ class Fetcher:
 
     def backoff(self, attempt: int) -> float:
         return backoff_delay(attempt, self.cfg.backoff_base_s, self.cfg.backoff_max_s)
+
+    def backoff_for(self, tries: int) -> Backoff:
+        """A retry budget of ``tries`` with this scrape's backoff (``scrape.backoff_*``)."""
+        return Backoff(self.cfg.backoff_base_s, self.cfg.backoff_max_s, tries=tries)
 
     async def _route(self, route: Route) -> None:
         req = route.request

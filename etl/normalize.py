@@ -70,7 +70,6 @@ __all__ = [
     "FEATURE_COLUMNS",
     "RULES",
     "Rule",
-    "emoji_names_ko",
     "feature_exprs",
     "features_reference",
     "normalize_expr",
@@ -925,17 +924,3 @@ def features_reference(raw: str, *, max_chars: int | None = None) -> dict[str, o
         "hangul_ratio": len(_RX_HANGUL.findall(norm)) / non_space if non_space else 0.0,
         "length": len(norm),
     }
-
-
-def emoji_names_ko(text: str) -> list[str]:
-    """Korean CLDR names of the emoji in ``text``, in order ("😬" -> "찌푸린 얼굴"); emoji the
-    ``emoji`` package cannot name in Korean are skipped. Per string: for vectorized use, map it
-    over the distinct values of the ``emojis`` column, which are few."""
-    names = []
-    for seq in _RX_EMOJI_SEQ.findall(text):
-        for candidate in (seq, seq.replace("\ufe0f", "")):
-            name = _emoji.demojize(candidate, language="ko")
-            if name.startswith(":") and name.endswith(":") and name != candidate:
-                names.append(name.strip(":").replace("_", " "))
-                break
-    return names

@@ -33,8 +33,6 @@ RAW_SCHEMA = pa.schema(
     ]
 )
 
-SOURCES = ("naver", "watcha")
-
 
 def review_key(source: str, review_id: str) -> str:
     """Stable key of a review's identity ``(source, review_id)``: 16 hex chars of sha256."""

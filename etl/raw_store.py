@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 
 from etl.raw_schema import RAW_SCHEMA
 from etl.sources import RawRecord
+from jobs.atomic import atomic_path
 from jobs.warehouse import Warehouse
 
 SALT_FILE = ".author_salt"
@@ -67,12 +68,9 @@ def write_raw(
         folder = wh.raw_partition(source, date)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{run_id}-{part}.parquet"
-        tmp = folder / f".{path.name}.tmp"
         table = pa.Table.from_pylist(rows, schema=RAW_SCHEMA)
-        pq.write_table(table, tmp, compression="zstd")
-        with tmp.open("rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            pq.write_table(table, tmp, compression="zstd")
         written.append(path)
     return written
 

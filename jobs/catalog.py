@@ -15,6 +15,7 @@ from contextlib import contextmanager
 import duckdb
 
 from jobs.lock import describe_holder, read_holder
+from jobs.retry import Backoff
 from jobs.sqlfiles import Migration, migrations, read_sql, run_script, sql_root
 from jobs.warehouse import Warehouse
 
@@ -126,8 +127,7 @@ def open_reader(wh: Warehouse, wait_s: float = 5.0) -> Iterator[duckdb.DuckDBPyC
             f"no catalog at {wh.catalog}: run a stage first (e.g. `kreview run`) "
             "or point --warehouse / KREVIEW_WAREHOUSE__ROOT at an existing warehouse"
         )
-    deadline = time.monotonic() + wait_s
-    delay = 0.05
+    backoff = Backoff(0.05, 0.5, within_s=wait_s)
     while True:
         try:
             con = duckdb.connect(str(wh.catalog), read_only=True)
@@ -135,14 +135,14 @@ def open_reader(wh: Warehouse, wait_s: float = 5.0) -> Iterator[duckdb.DuckDBPyC
         except duckdb.IOException as exc:
             if not _is_lock_conflict(exc):
                 raise
-            if time.monotonic() >= deadline:
+            delay = backoff.next_delay()
+            if delay is None:
                 holder = read_holder(wh.lock_file) or {}
                 raise CatalogBusy(
                     f"the catalog is open for writing by {describe_holder(holder)}; "
                     f"waited {wait_s:g}s, try again when it finishes"
                 ) from None
             time.sleep(delay)
-            delay = min(delay * 2, 0.5)
     try:
         yield con
     finally:

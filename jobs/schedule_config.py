@@ -15,12 +15,12 @@ from apscheduler.triggers.cron import CronTrigger
 from pydantic import Field, field_validator, model_validator
 
 from jobs.frozen import Frozen
+from models.config import KINDS
 
 CRON_FIELDS = ("minute", "hour", "day", "month", "day_of_week")
 CRON_FIELDS_WITH_SECONDS = ("second", *CRON_FIELDS)
 # crontab numbering: index 0 = Sunday (7 is Sunday too).
 WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
-TRAIN_KINDS = ("sentiment", "emotion", "similarity", "joint")
 # Flags that would bypass or disable the promotion gate: a scheduled refresh must never
 # make a model current that did not beat the current one on the held-out set.
 FORBIDDEN_TRAIN_FLAGS = ("--force", "--no-promote")
@@ -151,9 +151,9 @@ class ScheduleConfig(Frozen):
     @classmethod
     def _candidates(cls, value: tuple[tuple[str, ...], ...]) -> tuple[tuple[str, ...], ...]:
         for args in value:
-            if not args or args[0] not in TRAIN_KINDS:
+            if not args or args[0] not in KINDS:
                 raise ValueError(
-                    f"each candidate starts with the kind to train ({', '.join(TRAIN_KINDS)})"
+                    f"each candidate starts with the kind to train ({', '.join(KINDS)})"
                 )
             if "--data" not in args:
                 raise ValueError(f"candidate {args[0]} has no --data")

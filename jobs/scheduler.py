@@ -20,7 +20,6 @@ holds no data logic and never opens the catalog for writing.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -50,17 +49,18 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from jobs import ledger
 from jobs.catalog import CatalogBusy, CatalogMissing, open_reader
+from jobs.exits import EXIT_BUSY
 from jobs.lock import writer_lock
 from jobs.pipeline import RUN_COMMAND
 from jobs.schedule_config import ScheduleConfig, cron_trigger
 from jobs.warehouse import Warehouse
+from models.registry import Registry
 
 SCHEDULE_LOCK_NAME = ".kreview.schedule.lock"
 STAGE = "schedule"
 NIGHTLY, REFRESH = "nightly", "refresh"
 # Outcomes a job reports besides the ledger's statuses.
 BUSY, CANCELLED = "busy", "cancelled"
-EXIT_BUSY = 3  # jobs.cli: another writer holds the warehouse
 
 log = logging.getLogger("kreview.scheduler")
 
@@ -134,13 +134,8 @@ def check_catch_up(wh: Warehouse, after_h: float, wait_s: float) -> CatchUp:
 
 
 def current_models(wh: Warehouse) -> dict[str, str]:
-    """``{task: ref}`` of the current models. Read from the registry's ``current.json`` (its
-    source of truth, models/registry.py) without importing the registry, which loads torch."""
-    try:
-        data = json.loads((wh.models_dir / "current.json").read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    return {task: str(entry.get("ref")) for task, entry in data.items()}
+    """``{task: ref}`` of the current models (the registry's ``current.json``)."""
+    return {task: str(e.get("ref")) for task, e in Registry(wh.models_dir).current().items()}
 
 
 # --------------------------------------------------------------------------- child processes

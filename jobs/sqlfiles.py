@@ -8,6 +8,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 _MIGRATION = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 
@@ -50,30 +52,16 @@ def migrations() -> tuple[Migration, ...]:
     return tuple(found[v] for v in sorted(found))
 
 
-_PARAM = re.compile(r"\$([a-z_][a-z0-9_]*)")
-
-
-def statements(script: str) -> list[str]:
-    """Split one of our own .sql files into statements (``;`` at line end ends a statement).
-
-    Only for files in this repository, which never put ``;`` at a line end inside a string.
-    """
-    out = []
-    for chunk in re.split(r";\s*\n", script.strip().rstrip(";") + "\n"):
-        body = "\n".join(
-            line for line in chunk.splitlines() if not line.strip().startswith("--")
-        ).strip()
-        if body:
-            out.append(body)
-    return out
-
-
 def run_script(con: Any, relative: str, params: dict[str, Any] | None = None) -> None:
-    """Execute ``sql/<relative>`` statement by statement, binding each ``$name`` it uses."""
+    """Execute ``sql/<relative>`` statement by statement, binding each ``$name`` it uses.
+
+    DuckDB's own parser splits the script and names each statement's parameters, so a ``;``
+    or a ``$`` inside a string or a comment is only text.
+    """
     params = params or {}
-    for stmt in statements(read_sql(relative)):
-        names = set(_PARAM.findall(stmt))
-        missing = names - params.keys()
+    for stmt in duckdb.extract_statements(read_sql(relative)):
+        names = sorted(stmt.named_parameters)
+        missing = [name for name in names if name not in params]
         if missing:
-            raise KeyError(f"sql/{relative}: no value for ${', $'.join(sorted(missing))}")
-        con.execute(stmt, {k: params[k] for k in names} if names else None)
+            raise KeyError(f"sql/{relative}: no value for ${', $'.join(missing)}")
+        con.execute(stmt.query, {k: params[k] for k in names} if names else None)

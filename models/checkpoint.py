@@ -17,7 +17,6 @@ pickle the optimizer; kreview never unpickles.)
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,6 +25,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
+
+from jobs.atomic import replace_dir
 
 STATE_FILE = "state.json"
 
@@ -111,12 +112,7 @@ def save_checkpoint(
     sched = {k: v for k, v in scheduler.state_dict().items() if k != "lr_lambdas"}
     body = {"position": asdict(pos), "optimizer_groups": groups, "scheduler": sched}
     (tmp / STATE_FILE).write_text(json.dumps(body, default=float), encoding="utf-8")
-    old = folder.with_name(folder.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if folder.exists():
-        os.replace(folder, old)
-    os.replace(tmp, folder)
-    shutil.rmtree(old, ignore_errors=True)
+    replace_dir(tmp, folder)
 
 
 def read_position(folder: Path) -> Position | None:

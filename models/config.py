@@ -7,8 +7,11 @@ from pydantic import Field, model_validator
 from jobs.frozen import Frozen
 
 DEFAULT_BASE = "intfloat/multilingual-e5-small"
-# The task names (models.heads builds a head for each).
+# The task names (models.heads builds a head for each), and the kinds of model: one task's,
+# or one joint model of all of them.
 TASKS = ("sentiment", "emotion", "similarity")
+JOINT = "joint"
+KINDS = (*TASKS, JOINT)
 
 
 def parse_repeats(items: tuple[str, ...] | list[str]) -> tuple[tuple[str, int], ...]:

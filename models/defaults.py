@@ -13,9 +13,10 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.bootstrap import verify_checksums
+from models.bootstrap import CHECKSUMS_FILE, WEIGHTS_FILE, verify_checksums
+from models.config import KINDS
 from models.encoder import registry_base_dir
-from models.registry import KINDS, Registry
+from models.registry import Registry
 
 DEFAULT_DIR = Path(__file__).resolve().parent / "default"
 
@@ -32,10 +33,10 @@ def _base_matches(registry: Registry, config: dict) -> str | None:
     trained on other base weights is never installed: loading it would fail later."""
     base = config.get("base", {})
     folder = registry_base_dir(registry.root, base.get("id", ""))
-    sums = folder / "checksums.json"
+    sums = folder / CHECKSUMS_FILE
     if not sums.is_file():
         return f"base {base.get('id')} is not bootstrapped in {registry.root}"
-    have = json.loads(sums.read_text(encoding="utf-8")).get("files", {}).get("model.safetensors")
+    have = json.loads(sums.read_text(encoding="utf-8")).get("files", {}).get(WEIGHTS_FILE)
     if have != base.get("sha256"):
         return (
             f"trained on base weights {str(base.get('sha256'))[:12]}, registry has {str(have)[:12]}"

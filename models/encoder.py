@@ -25,6 +25,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from jobs.digest import sha256_file
+
 # Re-exported: these live in the torch-free models.base_store (the CLI imports them).
 from models.base_store import (  # noqa: F401
     BASE_SUBDIR,
@@ -167,11 +169,7 @@ def _sha256_cached(path: Path, size: int, mtime_ns: int) -> str:
     # Hashing e5-small's 470 MB takes ~1.5 s; a process that loads it twice pays once.
     # (size, mtime) in the key: a rewritten file is hashed again.
     del size, mtime_ns
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return sha256_file(path)
 
 
 def pick_device(device: str) -> torch.device:

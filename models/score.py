@@ -32,7 +32,7 @@ from jobs.ledger import StageResult
 from jobs.runner import StageContext
 from jobs.sqlfiles import read_sql
 from models.bundle import LoadedModels, load_current
-from models.config import ScoringConfig
+from models.config import TASKS, ScoringConfig
 from models.defaults import install_defaults
 from models.emotion_math import emotion_point, top_emotions
 from models.recluster import recluster, stale_titles
@@ -79,7 +79,7 @@ def quantize_int8(models: LoadedModels) -> None:
 def load_models(models_dir: Any, cfg: ScoringConfig) -> LoadedModels:
     """The current models; on a fresh registry the shipped defaults become current first."""
     registry = models_dir if isinstance(models_dir, Registry) else Registry(models_dir)
-    if not all(t in registry.current() for t in ("sentiment", "emotion", "similarity")):
+    if not all(t in registry.current() for t in TASKS):
         install_defaults(registry)
     models = load_current(registry, device=cfg.device)
     if cfg.quantize == "int8":

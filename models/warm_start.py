@@ -20,6 +20,7 @@ import torch
 from safetensors.torch import load_file
 
 from models.adapters import AdapterConfig, load_adapter_state
+from models.bootstrap import CHECKSUMS_FILE
 from models.network import TaskNetwork
 from models.registry import Registry, RegistryError
 
@@ -49,7 +50,7 @@ def read_warm_start(registry: Registry, ref: str) -> WarmStart:
     cfg = info.config
     if "adapter" not in cfg or "weights" not in cfg:
         raise RegistryError(f"{info.ref}: config.json has no adapter or weights section")
-    sums = info.path / "checksums.json"
+    sums = info.path / CHECKSUMS_FILE
     digest = hashlib.sha256(sums.read_bytes()).hexdigest()[:16]
     return WarmStart(
         ref=info.ref,

@@ -396,7 +396,8 @@ async def _sort_newest_first(
         raise MarkupChanged(
             SOURCE, cfg.recent_tab_selector, "(최신순, newest first) matched nothing"
         )
-    for attempt in range(retries + 1):
+    backoff = fetcher.backoff_for(retries + 1)
+    while True:
         await ps.page.evaluate(_MARK_FIRST, cfg.item_selector)
         try:
             await tab.click(timeout=fetcher.timeout_ms)
@@ -405,9 +406,10 @@ async def _sort_newest_first(
             )
             return
         except PlaywrightTimeoutError:
-            pass
-        await asyncio.sleep(fetcher.backoff(attempt))
-    raise FetchError(ps.url, f"could not switch to newest first after {retries + 1} tries")
+            delay = backoff.next_delay()
+        if delay is None:
+            raise FetchError(ps.url, f"could not switch to newest first after {retries + 1} tries")
+        await asyncio.sleep(delay)
 
 
 async def _scroll(
@@ -427,7 +429,7 @@ async def _scroll(
     page request nothing (it knows it is done). Failing requests are retried: up to
     ``retries`` stalls, with backoff, then the title fails if the page's requests were failing.
     """
-    page, stalls, quiet = ps.page, 0, 0
+    page, stalls, quiet = ps.page, fetcher.backoff_for(retries + 1), 0
     while True:
         # Every card counts for "did more load?"; only cards with an id for known/new (a card
         # without one is a reject, and must not make the list look as if it kept growing).
@@ -446,23 +448,25 @@ async def _scroll(
             await page.wait_for_function(
                 _COUNT_ABOVE, arg=[cfg.item_selector, len(cards)], timeout=_wait_ms(fetcher, cfg)
             )
-            stalls = quiet = 0
+            stalls.reset()
+            quiet = 0
             continue
         except PlaywrightTimeoutError:
-            stalls += 1
+            delay = stalls.next_delay()
         answers = ps.data_statuses[asked:]
         if answers and all(200 <= status < 300 for status in answers):
             return None  # the list answered and added nothing: its end
         quiet = 0 if answers else quiet + 1
         if quiet >= 2:
             return None  # two scrolls in a row asked for nothing: the page is done
-        if stalls > retries:
+        if delay is None:
             if ps.failing():
                 return (
-                    f"loading more reviews failed: HTTP {ps.data_statuses[-1]} after {stalls} tries"
+                    f"loading more reviews failed: HTTP {ps.data_statuses[-1]} "
+                    f"after {stalls.failures} tries"
                 )
             return None
-        await asyncio.sleep(fetcher.backoff(stalls - 1))
+        await asyncio.sleep(delay)
         # Scroll back a little so the next scroll to the bottom fires a scroll event again.
         await page.eval_on_selector(
             cfg.scroll_container_selector,

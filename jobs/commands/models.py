@@ -10,7 +10,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from jobs.app import console, models_app, state
-from jobs.commands.train import fail, headline
+from jobs.commands.train import headline
+from jobs.exits import EXIT_BUSY, EXIT_FAILED, fail
 from jobs.warehouse import Warehouse
 from models.base_store import BaseMismatch, BaseUnavailable, registry_base_dir
 from models.bootstrap import (
@@ -233,7 +234,7 @@ def promote(
     _done, note = sync_catalog(wh, registry, "models promote")
     console.print(note)
     if not decision.promoted:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FAILED)
 
 
 @models_app.command("sync")
@@ -243,7 +244,7 @@ def sync(ctx: typer.Context) -> None:
     done, note = sync_catalog(wh, registry, "models sync")
     console.print(note)
     if not done:
-        raise typer.Exit(3)
+        raise typer.Exit(EXIT_BUSY)
 
 
 @models_app.command("refit-head")
@@ -337,4 +338,4 @@ def refit_head(
         console.print(f"{out.info.ref}: {verdict} ({out.decision.reason})")
     console.print(out.mirror_note)
     if out.decision is not None and not out.decision.promoted:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FAILED)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +10,7 @@ import typer
 from etl.report.build import ViewsMissing, build_report
 from etl.report.fonts import HangulFontMissing
 from jobs.app import app, console, state
+from jobs.exits import EXIT_FAILED, EXIT_USAGE, fail
 from jobs.warehouse import Warehouse
 
 
@@ -45,11 +45,9 @@ def report(
             show_progress=not st.quiet,
         )
     except LookupError as exc:
-        sys.stderr.write(f"kreview: report: {exc.args[0]}\n")
-        raise typer.Exit(2) from None
+        raise fail(f"report: {exc.args[0]}", EXIT_USAGE) from None
     except (HangulFontMissing, ViewsMissing) as exc:
-        sys.stderr.write(f"kreview: report: {exc}\n")
-        raise typer.Exit(1) from None
+        raise fail(f"report: {exc}", EXIT_FAILED) from None
     console.print(
         f"report: {result.titles} titles, {result.pages} pages, {result.plots} plots, "
         f"{result.bytes / 1e6:.1f} MB"

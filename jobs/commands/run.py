@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
 
 from jobs.app import app, console, state
+from jobs.exits import fail
 from jobs.pipeline import STAGES, plan, run_pipeline
 from jobs.summary import print_results
 
@@ -26,8 +26,7 @@ def run_command(
     try:
         the_plan = plan(cfg, start, only)
     except ValueError as exc:
-        sys.stderr.write(f"kreview: {exc}\n")
-        raise typer.Exit(2) from None
+        raise fail(str(exc)) from None
     console.print(f"run: {the_plan.reason}: {' -> '.join(the_plan.stages)}")
     run = run_pipeline(cfg, the_plan, show_progress=not st.quiet)
     print_results(run)

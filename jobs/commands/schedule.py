@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from typing import Annotated
 
 import typer
@@ -12,6 +11,7 @@ from rich.table import Table
 
 from jobs.app import app, console, state
 from jobs.config import find_config_file
+from jobs.exits import EXIT_BUSY, fail
 from jobs.lock import WarehouseLocked, describe_holder
 from jobs.scheduler import (
     NIGHTLY,
@@ -27,8 +27,6 @@ from jobs.scheduler import (
     schedule_lock,
 )
 from jobs.warehouse import Warehouse
-
-EXIT_BUSY = 3
 
 
 def _print_plan(sched: Scheduler, commands: dict[str, str], catch_up: CatchUp | None) -> None:
@@ -85,8 +83,6 @@ def schedule_command(
             event("catch_up", due.reason, catch_up=catch_up and due.due)
             sched.serve(catch_up=catch_up and due.due)
     except WarehouseLocked as exc:
-        sys.stderr.write(
-            f"kreview: a scheduler already runs on this warehouse: {describe_holder(exc.holder)}\n"
-        )
-        raise typer.Exit(EXIT_BUSY) from None
+        holder = describe_holder(exc.holder)
+        raise fail(f"a scheduler already runs on this warehouse: {holder}", EXIT_BUSY) from None
     console.print("scheduler stopped")

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from jobs.app import app, state
+from jobs.exits import fail
 from jobs.runner import Run
 from jobs.summary import print_results
 
@@ -44,8 +45,7 @@ def score(
         try:
             require_ray()
         except RayMissing as exc:
-            sys.stderr.write(f"kreview: {exc}\n")
-            raise typer.Exit(2) from None
+            raise fail(str(exc)) from None
     from models import score as score_stage  # torch loads only when scoring
 
     with Run(cfg, "score", show_progress=not st.quiet) as run:
@@ -77,8 +77,7 @@ def predict(
     cfg = state(ctx).config(**{"scoring.device": device})
     texts = _read_lines(source)
     if not texts:
-        sys.stderr.write("kreview: no texts to score (empty input)\n")
-        raise typer.Exit(2)
+        raise fail("no texts to score (empty input)")
     from jobs.warehouse import Warehouse
     from models.predict import predict_records
     from models.score import load_models

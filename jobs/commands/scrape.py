@@ -14,6 +14,7 @@ from etl import scrape
 from etl.titles import TitleEntry, title_id
 from jobs.app import app, console, state
 from jobs.config import AppConfig, ConfigError, load_config
+from jobs.exits import EXIT_FAILED, fail
 from jobs.runner import Run
 
 
@@ -179,9 +180,8 @@ def _probe(cfg: AppConfig, name: str, year: int | None) -> None:
         console.print(table)
     failed = [r.source for r in reports if not r.ok]
     if failed:
-        typer.echo(
-            f"kreview: probe: {', '.join(failed)} would fail on {entry.label}: fix the keys "
+        raise fail(
+            f"probe: {', '.join(failed)} would fail on {entry.label}: fix the keys "
             "marked FAIL in kreview.toml (docs/sources/ says where each fact comes from)",
-            err=True,
+            EXIT_FAILED,
         )
-        raise typer.Exit(1)

@@ -17,8 +17,10 @@ from etl import export as export_stage
 from etl import views as views_stage
 from etl.datatests import run_tests
 from etl.query import WriteRefused, check_read_only
+from etl.snapshots import LATEST
 from jobs.app import app, console, state
 from jobs.catalog import open_reader
+from jobs.exits import EXIT_FAILED, error_line, fail
 from jobs.runner import Run
 from jobs.summary import print_results
 from jobs.warehouse import Warehouse
@@ -55,7 +57,7 @@ def check(ctx: typer.Context) -> None:
     for f in failures:
         table.add_row(f.test.model, f.test.name, f"{f.failing_rows:,}")
     console.print(table)
-    raise typer.Exit(1)
+    raise typer.Exit(EXIT_FAILED)
 
 
 def _jsonable(value: Any) -> Any:
@@ -79,11 +81,9 @@ def query(
     try:
         statements = check_read_only(sql)
     except WriteRefused as exc:
-        sys.stderr.write(f"kreview: {exc}\n")
-        raise typer.Exit(2) from None
+        raise fail(str(exc)) from None
     if fmt is Format.parquet and out is None:
-        sys.stderr.write("kreview: --format parquet needs --out FILE\n")
-        raise typer.Exit(2)
+        raise fail("--format parquet needs --out FILE")
     with open_reader(Warehouse(cfg.warehouse.root), cfg.warehouse.read_wait_s) as con:
         for stmt in statements[:-1]:
             con.execute(stmt)
@@ -123,9 +123,35 @@ def query(
             fh.close()
 
 
+def _verify_export(snapshot: Path) -> None:
+    """Check a snapshot against its manifest: one line per problem and exit 1, or a table."""
+    problems = export_stage.verify_manifest(snapshot)
+    for problem in problems:
+        error_line(f"{snapshot}: {problem}")
+    if problems:
+        raise typer.Exit(EXIT_FAILED)
+    manifest = export_stage.read_manifest(snapshot)
+    run_id = manifest.get("run_id", snapshot.name)
+    console.print(f"export {run_id}: every file matches its manifest")
+    table = Table()
+    for col in ("dataset", "files", "rows"):
+        table.add_column(col, justify="left" if col == "dataset" else "right")
+    for name, ds in manifest["datasets"].items():
+        table.add_row(name, str(len(ds["files"])), f"{sum(f['rows'] for f in ds['files']):,}")
+    console.print(table)
+
+
 @app.command()
 def export(
     ctx: typer.Context,
+    snapshot: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="[DIR]",
+            help="With --verify: the snapshot folder (default: latest under the export root).",
+            show_default=False,
+        ),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option("--out", help="Export root (default <warehouse>/exports).")
     ] = None,
@@ -133,10 +159,28 @@ def export(
         datetime | None,
         typer.Option(formats=["%Y-%m-%d"], help="Only reviews written on or after."),
     ] = None,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify", help="Export nothing: check a snapshot's files against its _manifest.json."
+        ),
+    ] = False,
 ) -> None:
-    """Parquet exports of the views and the scored reviews, with _manifest.json."""
+    """Parquet exports of the views and the scored reviews, with _manifest.json
+    (`--verify [DIR]` checks one)."""
     st = state(ctx)
+    if snapshot is not None and not verify:
+        raise fail(f"{snapshot}: a snapshot folder is named only with --verify")
+    if verify and since is not None:
+        raise fail("--since does not apply to --verify")
+    if verify and snapshot is not None:
+        _verify_export(snapshot)  # no config needed: a snapshot is self-describing
+        return
     cfg = st.config(**{"export.out_dir": out})
+    if verify:
+        root = export_stage.export_root(cfg.export, Warehouse(cfg.warehouse.root))
+        _verify_export((root / LATEST).resolve())
+        return
     since_day = since.date() if since else None
     with Run(cfg, "export", show_progress=not st.quiet) as run:
         run.stage("export", lambda c: export_stage.run(c, since_day))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -18,9 +17,10 @@ from rich.progress import (
 from rich.table import Table
 
 from jobs.app import app, console, state
+from jobs.exits import fail
 from jobs.warehouse import Warehouse
 from models.base_store import BaseMismatch, BaseUnavailable, UnsafeWeights
-from models.config import TASKS, parse_repeats
+from models.config import JOINT, KINDS, TASKS, parse_repeats
 from models.data import DataError
 from models.registry import RegistryError
 
@@ -30,20 +30,8 @@ if TYPE_CHECKING:
 # torch and the training stack are imported inside train_command: every other kreview command
 # (status, query, ...) loads this module and would pay ~1 s for them.
 
-EXIT_USAGE = 2
-
-
-class Kind(StrEnum):
-    sentiment = "sentiment"
-    emotion = "emotion"
-    similarity = "similarity"
-    joint = "joint"
-
-
-def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
-    # One plain line, as jobs.cli prints its known errors.
-    sys.stderr.write(f"kreview: {message}\n")
-    return typer.Exit(code)
+# The model kinds as the choices of the KIND argument.
+Kind = StrEnum("Kind", [(k, k) for k in KINDS])
 
 
 def parse_data(kind: str, specs: list[str]) -> dict[str, list[str]]:
@@ -52,14 +40,14 @@ def parse_data(kind: str, specs: list[str]) -> dict[str, list[str]]:
     for spec in specs:
         task, sep, path = spec.partition("=")
         if sep and task in TASKS:
-            if kind != "joint" and task != kind:
+            if kind != JOINT and task != kind:
                 raise fail(f"--data {spec}: this run trains {kind}, not {task}")
-        elif kind == "joint":
+        elif kind == JOINT:
             raise fail(f"--data {spec}: joint training needs task=PATH (task: {', '.join(TASKS)})")
         else:
             task, path = kind, spec
         out.setdefault(task, []).append(path)
-    if kind == "joint":
+    if kind == JOINT:
         missing = [t for t in TASKS if t not in out]
         if missing:
             raise fail(f"joint training needs --data for {', '.join(missing)} as well")
@@ -286,7 +274,7 @@ def train_command(
     unknown = sorted({t for t, _ in parse_repeats(tc.task_repeats)} - set(specs))
     if unknown:
         raise fail(f"--repeat names tasks without training data: {', '.join(unknown)}")
-    if kind != Kind.joint and len(evals.get(kind.value, [])) > 1:
+    if kind.value != JOINT and len(evals.get(kind.value, [])) > 1:
         raise fail("give one --eval-data file")
     adapter = (
         # The pooler is never used (mean pooling): frozen, so it is not saved as "trained".

@@ -130,6 +130,35 @@ def test_export_manifest_matches_files(wh, tmp_path: Path) -> None:
     assert any("title_scores" in p for p in export.verify_manifest(res.path))
 
 
+def test_export_verify_cli(wh) -> None:
+    with open_writer(wh) as con:
+        res = export.write_export(con, wh.exports_dir, "run-9")
+    proc = kreview(wh, "export", "--verify")  # latest under the export root
+    assert proc.returncode == 0, proc.stderr
+    assert "export run-9: every file matches" in proc.stdout
+    assert "scored_reviews" in proc.stdout and proc.stderr == ""
+    (res.path / "title_scores.parquet").write_bytes(b"tampered")
+    (res.path / "title_clusters.parquet").unlink()
+    (res.path / "stray.parquet").write_bytes(b"")
+    proc = kreview(wh, "export", "--verify", str(res.path))
+    assert proc.returncode == 1
+    lines = proc.stderr.splitlines()
+    prefix = f"kreview: {res.path}: "
+    assert all(line.startswith(prefix) for line in lines), lines
+    problems = [line.removeprefix(prefix) for line in lines]
+    assert len(problems) == 4, problems
+    assert problems[0] == "title_scores: sha256 differs for title_scores.parquet"
+    assert problems[1].startswith("title_scores: unreadable title_scores.parquet: ")
+    assert problems[2:] == [
+        "title_clusters: missing title_clusters.parquet",
+        "unlisted file stray.parquet",
+    ]
+    proc = kreview(wh, "export", "--verify", str(wh.root / "nowhere"))
+    assert proc.returncode == 1 and "no export snapshot at" in proc.stderr
+    proc = kreview(wh, "export", str(res.path))
+    assert proc.returncode == 2 and "only with --verify" in proc.stderr
+
+
 def test_export_since_filters_reviews(wh, tmp_path: Path) -> None:
     with open_writer(wh) as con:
         res = export.write_export(con, tmp_path / "e", "run-2", since=date(2026, 11, 2))

@@ -17,7 +17,6 @@ from etl.fetch import (
     Fetcher,
     HostGate,
     PageSession,
-    backoff_delay,
     host_of,
     normal_user_agent,
     parse_retry_after,
@@ -25,10 +24,6 @@ from etl.fetch import (
 from etl.scrape_config import ScrapeConfig
 from tests.etl.replay_helpers import needs_chromium
 from tests.etl.stub_http import PAGE, Answer, StubSite
-
-
-def test_backoff_doubles_and_is_capped() -> None:
-    assert [backoff_delay(a, 0.5, 3.0) for a in range(5)] == [0.5, 1.0, 2.0, 3.0, 3.0]
 
 
 def test_retry_after_seconds_and_http_date() -> None:

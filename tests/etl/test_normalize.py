@@ -14,7 +14,6 @@ from etl.normalize import (
     FEATURE_COLUMNS,
     RULES,
     STEPS,
-    emoji_names_ko,
     feature_exprs,
     features_reference,
     normalize_expr,
@@ -212,16 +211,6 @@ def test_expression_api_matches_frame_path() -> None:
     by_frame = normalize_frame(df, max_chars=20)
     columns = ["text_norm", *FEATURE_COLUMNS]
     assert by_expr.select(columns).to_dicts() == by_frame.select(columns).to_dicts()
-
-
-def test_emoji_names_ko() -> None:
-    assert emoji_names_ko("😬 최고 👍🏽 ❤️ 🇰🇷") == [
-        "찌푸린 얼굴",
-        "올린 엄지 갈색 피부",
-        "빨간색 하트",
-        "깃발 대한민국",
-    ]
-    assert emoji_names_ko("이모지 없음 ㅋㅋ") == []
 
 
 @pytest.mark.skipif(not POOL.exists(), reason="shared NSMC pool not present")

@@ -12,6 +12,7 @@ import pytest
 
 from etl.replay import Fault, ReplaySite
 from etl.replay.faults import min_gap
+from jobs.runner import StageFailed
 from tests.etl.replay_helpers import (
     film_with,
     line,
@@ -163,8 +164,6 @@ def test_changed_markup_fails_the_title_naming_source_and_selector(
 
 
 def test_every_title_failing_fails_the_stage(tmp_path: Path, replay: ReplaySite) -> None:
-    from jobs.runner import StageFailed
-
     film = film_with(replay.corpus, at_least=40)
     replay.faults.add(Fault("error", status=503))
     cfg = make_cfg(tmp_path, replay, [line(film)], scrape__retries=1)
@@ -172,6 +171,28 @@ def test_every_title_failing_fails_the_stage(tmp_path: Path, replay: ReplaySite)
         scrape(cfg)
     # Still recorded, per title, with the reason.
     assert {r["status"] for r in title_rows(cfg).values()} == {"failed"}
+
+
+def test_a_naver_list_that_keeps_failing_fails_the_title_after_its_tries(
+    tmp_path: Path, replay: ReplaySite
+) -> None:
+    """Every list request failing: 최신순 is clicked ``retries + 1`` times, then the title
+    fails. The first one answered, the others failing: the scroll gives up after as many."""
+    unsorted = film_with(replay.corpus, at_least=40)
+    cut = film_with(replay.corpus, at_least=40, exclude={unsorted.name})
+    replay.faults.add(
+        Fault("error", site="naver", endpoint="more", title=unsorted.name),
+        Fault("error", site="naver", endpoint="more", title=cut.name, after=1),
+    )
+    cfg = make_cfg(tmp_path, replay, [line(unsorted), line(cut)], scrape__retries=1)
+    with pytest.raises(StageFailed, match=r"naver: 2 of 2 titles failed"):
+        scrape(cfg)
+
+    unsorted_row, cut_row = (title_rows(cfg)[("naver", f.name)] for f in (unsorted, cut))
+    assert unsorted_row["status"] == cut_row["status"] == "failed"
+    assert "could not switch to newest first after 2 tries" in unsorted_row["error"]
+    assert "loading more reviews failed: HTTP 500 after 2 tries" in cut_row["error"]
+    assert title_rows(cfg)[("watcha", cut.name)]["status"] == "ok"
 
 
 def test_429_retry_after_is_honoured(tmp_path: Path, replay: ReplaySite) -> None:

@@ -22,6 +22,22 @@ def test_migrations_numbered_and_ordered() -> None:
     assert len(set(versions)) == len(versions)
 
 
+def test_run_script_splits_with_duckdbs_parser(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A `;` at a line end inside a string, and a `$` in a string or a comment, are only text.
+    script = (
+        "CREATE OR REPLACE TABLE t (s VARCHAR);\n"
+        "-- a comment; naming $nothing\n"
+        "INSERT INTO t VALUES ('a;\n'), ($v);\n"
+        "INSERT INTO t VALUES ('$x')\n"
+    )
+    monkeypatch.setattr(sqlfiles, "read_sql", lambda relative: script)
+    con = duckdb.connect()
+    sqlfiles.run_script(con, "t.sql", {"v": "b", "unused": 1})
+    assert [r[0] for r in con.execute("SELECT s FROM t").fetchall()] == ["a;\n", "b", "$x"]
+    with pytest.raises(KeyError, match=r"sql/t.sql: no value for \$v"):
+        sqlfiles.run_script(con, "t.sql")
+
+
 def test_migrations_apply_once_and_in_order(cfg: AppConfig) -> None:
     wh = Warehouse(cfg.warehouse.root)
     with open_writer(wh) as con:

@@ -65,12 +65,13 @@ SCENARIOS: dict[str, list[KillPoint]] = {
         KillPoint("models.score:_insert", "return", 1),
         KillPoint("models.score:_write_chunk", "return", 2),  # two chunks committed
         # in a title batch's recluster transaction: old clusters and members deleted, the new
-        # ones not yet inserted (before the third statement of replace_clusters.sql)
+        # ones not yet inserted (before the third statement of replace_clusters.sql, whose
+        # parameter names run_script sorts first)
         KillPoint(
             "jobs.sqlfiles:run_script",
             "c_call",
             3,
-            c_name="findall",
+            c_name="sorted",
             callers=("models.recluster:write_clusters",),
         ),
         # two title batches (of one title each, CLUSTER_READ_TITLES) reclustered and committed

