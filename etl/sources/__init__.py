@@ -53,13 +53,11 @@ class RatingTally:
     out_of_range: int = 0
     seen_max: float = 0.0
 
-    def add(self, raw: float, scale: float) -> bool:
-        """Count one rating; True if it is within 0-10 after scaling."""
+    def add(self, raw: float, scale: float) -> None:
+        """Count one rating as the site gave it."""
         self.rated += 1
         self.seen_max = max(self.seen_max, raw)
-        ok = 0 <= raw * scale <= 10
-        self.out_of_range += not ok
-        return ok
+        self.out_of_range += not 0 <= raw * scale <= 10
 
     def check(self, source: str, key: str, scale: float, max_share: float) -> None:
         """Raise RatingScaleMismatch when too many ratings fell outside the scale (at least 3,

@@ -262,7 +262,10 @@ def test_robots_txt_obeyed_collects_nothing_and_says_so(tmp_path: Path, replay: 
     warned = make_cfg(tmp_path / "warn", replay, [line(film)])
     result = scrape(warned)
     robots = result.details["robots"]
-    assert {r["disallowed_by_rule"] and r["refused"] == 0 for r in robots.values()} == {True}
+    # Both hosts disallow what was asked for; under `warn` it was fetched all the same.
+    assert len(robots) == 2
+    for report in robots.values():
+        assert report["disallowed_hits"] > 0 and report["refused"] == 0
     assert "HeadlessChrome" not in result.details["user_agent"]
 
 
