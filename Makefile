@@ -46,9 +46,10 @@ test-fast: setup
 demo: setup system-deps
 	$(BIN)/python -m jobs.demo
 
-lint:
+lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 format:
 	$(BIN)/ruff format .

@@ -26,11 +26,11 @@ from pathlib import Path
 import polars as pl
 
 from bench.corpus import read_pool, to_raw, write_raw
+from core.catalog import open_writer
+from core.warehouse import Warehouse
 from etl import clean, normalize
-from jobs.catalog import open_writer
 from jobs.config import load_config
 from jobs.runner import Run
-from jobs.warehouse import Warehouse
 
 
 def per_row_normalize_frame(df: pl.DataFrame, text_col: str = "text_raw", *, max_chars=None):

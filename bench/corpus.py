@@ -14,8 +14,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from core.atomic import atomic_path
 from etl.raw_schema import RAW_SCHEMA
-from jobs.atomic import atomic_path
 
 DATA = Path(os.environ.get("KREVIEW_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 POOL = DATA / "unlabeled" / "nsmc_raw_pool.tsv.gz"

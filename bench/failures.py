@@ -18,8 +18,8 @@ import numpy as np
 import polars as pl
 
 from bench.corpus import read_nsmc_test
+from core.warehouse import Warehouse
 from etl.normalize import normalize_frame
-from jobs.warehouse import Warehouse
 from models.bundle import load_current
 from models.registry import Registry
 from models.score import score_texts

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from bench.corpus import DATA
-from jobs.warehouse import Warehouse
+from core.warehouse import Warehouse
 from models.bundle import load_current
 from models.data import read_klue_sts, read_kote, read_nsmc
 from models.inference import metrics_for, predict_examples

@@ -30,7 +30,7 @@ import numpy as np
 import polars as pl
 
 from bench.corpus import SCRAPED_AT, read_pool, to_raw, write_raw
-from jobs.warehouse import Warehouse
+from core.warehouse import Warehouse
 
 
 def kreview(root: Path, *args: str, env: dict[str, str] | None = None) -> float:

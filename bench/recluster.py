@@ -21,11 +21,11 @@ import numpy as np
 import polars as pl
 
 from bench.corpus import read_pool, to_raw, write_raw
+from core.catalog import open_writer
+from core.warehouse import Warehouse
 from etl import clean
-from jobs.catalog import open_writer
 from jobs.config import load_config
 from jobs.runner import Run
-from jobs.warehouse import Warehouse
 from models.recluster import recluster, stale_titles
 
 VERSION = "bench-similarity"

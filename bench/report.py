@@ -29,11 +29,11 @@ import polars as pl
 import pyarrow as pa
 
 from bench.corpus import read_pool, to_raw
+from core.catalog import create_views, open_reader, open_writer, refresh_aggregates
+from core.warehouse import Warehouse
 from etl.report import build
-from jobs.catalog import create_views, open_reader, open_writer, refresh_aggregates
 from jobs.config import load_config
 from jobs.runner import Run
-from jobs.warehouse import Warehouse
 from models.config import TASKS
 
 MATPLOTLIB_PAGE_S = 0.93  # one title page with the old matplotlib charts, this machine

@@ -38,8 +38,8 @@ import numpy as np
 import torch
 
 from bench.corpus import read_nsmc_test
+from core.warehouse import Warehouse
 from jobs.config import AppConfig, load_config
-from jobs.warehouse import Warehouse
 from models.config import TASKS, ScoringConfig
 from models.predict import normalize_many
 from models.score import load_models, quantize_int8, score_texts
@@ -112,7 +112,7 @@ def build_warehouse(n: int, root: Path, models_dir: Path) -> None:
 def probe_chunks(root: Path, chunks: int, chunk_rows: int) -> None:
     """Child: score ``chunks`` chunks of the warehouse at ``root``; print JSON (RSS after
     loading the models, reviews scored). The parent reads this process's peak RSS."""
-    from jobs.catalog import open_writer
+    from core.catalog import open_writer
     from models import score
 
     cfg = bench_cfg(root, chunk_rows)

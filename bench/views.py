@@ -20,12 +20,12 @@ import numpy as np
 import pyarrow as pa
 
 from bench.corpus import read_pool, to_raw, write_raw
+from core.catalog import open_reader, open_writer
+from core.warehouse import Warehouse
 from etl import clean
 from etl.views import create_views, refresh_aggregates
-from jobs.catalog import open_reader, open_writer
 from jobs.config import load_config
 from jobs.runner import Run
-from jobs.warehouse import Warehouse
 from models.config import TASKS
 
 

@@ -18,13 +18,12 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from core.catalog import open_writer
+from core.sqlfiles import run_script
+from core.stage import StageContext, StageResult
 from etl.clean_config import CleanConfig
 from etl.normalize import normalize_frame
 from etl.raw_schema import RAW_SCHEMA
-from jobs.catalog import open_writer
-from jobs.ledger import StageResult
-from jobs.runner import StageContext
-from jobs.sqlfiles import run_script
 
 # Columns of the reviews table, in order (sql/migrations/0003_reviews.sql).
 REVIEW_COLUMNS = (
@@ -234,8 +233,8 @@ class _Totals:
         return pl.concat(self.rejected) if self.rejected else pl.DataFrame()
 
 
-def run(ctx: StageContext) -> StageResult:
-    cfg = ctx.cfg.clean
+def run(ctx: StageContext[CleanConfig]) -> StageResult:
+    cfg = ctx.cfg
     raw_dir = ctx.wh.raw_dir
     started = time.perf_counter()
     phases = _Phases()
@@ -292,7 +291,7 @@ def run(ctx: StageContext) -> StageResult:
 
 def _write(
     con: duckdb.DuckDBPyConnection,
-    ctx: StageContext,
+    ctx: StageContext[CleanConfig],
     files: list[Path],
     rows: list[int],
     keys: pl.DataFrame,
@@ -301,7 +300,7 @@ def _write(
     phases: _Phases,
 ) -> int:
     """All writes of one clean, inside the caller's transaction. Returns the spam count."""
-    cfg = ctx.cfg.clean
+    cfg = ctx.cfg
     con.register("batch_keys", keys.select(KEY).to_arrow())
     run_script(con, "clean/prior_versions.sql")
     con.unregister("batch_keys")

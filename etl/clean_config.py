@@ -2,7 +2,7 @@
 
 from pydantic import Field
 
-from jobs.frozen import Frozen
+from core.frozen import Frozen
 
 
 class CleanConfig(Frozen):

@@ -14,7 +14,7 @@ from typing import Any
 
 import duckdb
 
-from jobs.sqlfiles import sql_root
+from core.sqlfiles import sql_root
 
 SCHEMA_FILES = ("migrations/schema.toml", "views/schema.toml")
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")

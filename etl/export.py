@@ -18,15 +18,14 @@ from typing import Any
 import duckdb
 import pyarrow.parquet as pq
 
+from core.atomic import atomic_write_text
+from core.catalog import open_writer
+from core.digest import sha256_file
+from core.stage import StageContext, StageResult
+from core.warehouse import Warehouse
 from etl.export_config import ExportConfig
 from etl.snapshots import point_latest, prune
 from etl.views import create_views
-from jobs.atomic import atomic_write_text
-from jobs.catalog import open_writer
-from jobs.digest import sha256_file
-from jobs.ledger import StageResult
-from jobs.runner import StageContext
-from jobs.warehouse import Warehouse
 
 CONTRACT_VERSION = "1.0"
 MANIFEST = "_manifest.json"
@@ -201,8 +200,8 @@ def export_root(cfg: ExportConfig, wh: Warehouse) -> Path:
     return cfg.out_dir or wh.exports_dir
 
 
-def run(ctx: StageContext, since: date | None = None) -> StageResult:
-    cfg = ctx.cfg.export
+def run(ctx: StageContext[ExportConfig], since: date | None = None) -> StageResult:
+    cfg = ctx.cfg
     out_dir = export_root(cfg, ctx.wh)
     with open_writer(ctx.wh) as con:
         create_views(con)

@@ -45,9 +45,9 @@ from playwright.async_api import (
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
+from core.retry import Backoff, backoff_delay
 from etl.robots import RobotsAnswer, RobotsGuard, RobotsReport
 from etl.scrape_config import ScrapeConfig
-from jobs.retry import Backoff, backoff_delay
 
 # Requests of these kinds carry data and are paced; scripts and stylesheets load freely.
 GATED_RESOURCE_TYPES = frozenset({"document", "xhr", "fetch"})

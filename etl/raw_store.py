@@ -16,10 +16,10 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from core.atomic import atomic_path
+from core.warehouse import Warehouse
 from etl.raw_schema import RAW_SCHEMA
 from etl.sources import RawRecord
-from jobs.atomic import atomic_path
-from jobs.warehouse import Warehouse
 
 SALT_FILE = ".author_salt"
 

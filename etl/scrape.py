@@ -22,16 +22,18 @@ import pyarrow as pa
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from core.catalog import open_writer
+from core.stage import StageContext, StageResult
 from etl import raw_store, scrape_journal
 from etl.fetch import Fetcher, FetchStats, min_gap
+from etl.scrape_config import ScrapeStageConfig
 from etl.sources import TitleCrawl, TitlePlan, naver, watcha
 from etl.titles import TitleEntry, load_titles
-from jobs.catalog import open_writer
-from jobs.ledger import StageResult
-from jobs.runner import StageContext
 
 OK, TOO_FEW, FAILED, NOT_FOUND = "ok", "too_few", "failed", "not_found"
 STATUSES = (OK, TOO_FEW, FAILED, NOT_FOUND)
+
+Ctx = StageContext[ScrapeStageConfig]
 
 
 class ScrapeFailed(RuntimeError):
@@ -48,14 +50,14 @@ class SourceJob:
     resumed: dict[str, str]
 
 
-def enabled_sources(ctx: StageContext) -> list[str]:
+def enabled_sources(ctx: Ctx) -> list[str]:
     src = ctx.cfg.sources
     return [
         name for name, on in (("naver", src.naver.enabled), ("watcha", src.watcha.enabled)) if on
     ]
 
 
-def _completed_before(ctx: StageContext, sources: list[str]) -> set[tuple[str, str]]:
+def _completed_before(ctx: Ctx, sources: list[str]) -> set[tuple[str, str]]:
     """(source, title_id) pairs some earlier run paged to the end (or cap) cleanly."""
     with open_writer(ctx.wh) as con:
         rows = con.execute(
@@ -66,7 +68,7 @@ def _completed_before(ctx: StageContext, sources: list[str]) -> set[tuple[str, s
     return {(s, t) for s, t in rows if s in sources}
 
 
-def _resume_orphans(ctx: StageContext) -> dict[tuple[str, str], str]:
+def _resume_orphans(ctx: Ctx) -> dict[tuple[str, str], str]:
     """Import the journals of scrapes that died (their rows land under their own run id, as
     if they had committed), delete them, and return the titles they finished within
     ``scrape.resume_window_h``: (source, title_id) → the run that collected it."""
@@ -89,7 +91,7 @@ def _resume_orphans(ctx: StageContext) -> dict[tuple[str, str], str]:
 
 
 def _plans(
-    ctx: StageContext,
+    ctx: Ctx,
     titles: list[TitleEntry],
     sources: list[str],
     salt: str,
@@ -123,9 +125,7 @@ def _plans(
     return jobs
 
 
-async def _collect_one(
-    fetcher: Fetcher, ctx: StageContext, source: str, plan: TitlePlan
-) -> TitleCrawl:
+async def _collect_one(fetcher: Fetcher, ctx: Ctx, source: str, plan: TitlePlan) -> TitleCrawl:
     if source == "watcha":
         return await watcha.collect(fetcher, ctx.cfg.sources.watcha, plan)
     return await naver.collect(fetcher, ctx.cfg.sources.naver, plan, ctx.cfg.scrape.retries)
@@ -141,7 +141,7 @@ class FinishedTitle:
     files: list[str]  # raw parts written
 
 
-def _persist(ctx: StageContext, job: SourceJob, crawl: TitleCrawl) -> FinishedTitle:
+def _persist(ctx: Ctx, job: SourceJob, crawl: TitleCrawl) -> FinishedTitle:
     """A finished title, made durable: its reviews in raw (one part per title), then its rows
     in the journal. A crash after the first and before the second leaves reviews that the
     next run meets again as known; it never leaves rows without their reviews."""
@@ -157,7 +157,7 @@ def _persist(ctx: StageContext, job: SourceJob, crawl: TitleCrawl) -> FinishedTi
 
 
 async def _crawl_source(
-    fetcher: Fetcher, ctx: StageContext, job: SourceJob, progress: Progress
+    fetcher: Fetcher, ctx: Ctx, job: SourceJob, progress: Progress
 ) -> list[FinishedTitle]:
     """Titles of one source by N workers (N = pages allowed per host); results in list order.
     Each title is persisted as it finishes (:func:`_persist`)."""
@@ -193,7 +193,7 @@ class CrawlOutcome:
     lost_completions: int
 
 
-async def _crawl(ctx: StageContext, jobs: list[SourceJob]) -> CrawlOutcome:
+async def _crawl(ctx: Ctx, jobs: list[SourceJob]) -> CrawlOutcome:
     progress = Progress(
         TextColumn("[bold]{task.description:<7}"),
         BarColumn(),
@@ -225,9 +225,7 @@ def status_of(crawl: TitleCrawl, total: int, min_per_title: int) -> str:
     return TOO_FEW if total < min_per_title else OK
 
 
-def _title_row(
-    ctx: StageContext, job: SourceJob, crawl: TitleCrawl, now: datetime
-) -> dict[str, Any]:
+def _title_row(ctx: Ctx, job: SourceJob, crawl: TitleCrawl, now: datetime) -> dict[str, Any]:
     total = job.already.per_title[crawl.entry.title_id] + len(crawl.records)
     return {
         "run_id": ctx.run_id,
@@ -250,7 +248,7 @@ def _title_row(
     }
 
 
-def _quarantine_rows(ctx: StageContext, source: str, crawl: TitleCrawl) -> list[dict[str, Any]]:
+def _quarantine_rows(ctx: Ctx, source: str, crawl: TitleCrawl) -> list[dict[str, Any]]:
     limit = ctx.cfg.scrape.snippet_chars
     return [
         {
@@ -275,7 +273,7 @@ _QUARANTINE_COLUMNS = "stage, source, review_id, title_id, reason, detail, raw, 
 
 
 def _record(
-    ctx: StageContext,
+    ctx: Ctx,
     run_id: str,
     titles: list[dict[str, Any]],
     quarantine: list[dict[str, Any]],
@@ -338,7 +336,7 @@ def source_failure(source: str, summary: dict[str, Any], max_share: float) -> st
     return None
 
 
-def run(ctx: StageContext) -> StageResult:
+def run(ctx: Ctx) -> StageResult:
     cfg = ctx.cfg.scrape
     titles = load_titles(cfg.titles_file)
     sources = enabled_sources(ctx)

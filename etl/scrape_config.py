@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from jobs.frozen import Frozen
+from core.frozen import Frozen
 
 
 class NaverConfig(Frozen):
@@ -189,3 +189,10 @@ class ScrapeConfig(Frozen):
         if self.min_per_title > self.max_per_title:
             raise ValueError("min_per_title must not exceed max_per_title")
         return self
+
+
+class ScrapeStageConfig(Frozen):
+    """What the scrape stage sees: its own section and the sites'."""
+
+    scrape: ScrapeConfig = ScrapeConfig()
+    sources: SourcesConfig = SourcesConfig()

@@ -1,12 +1,11 @@
-"""The views stage: (re)create every view in ``sql/views/`` (jobs.catalog.create_views) and
+"""The views stage: (re)create every view in ``sql/views/`` (core.catalog.create_views) and
 report how many titles they cover. Every writer also refreshes the views when it opens the
 catalog; this stage makes the refresh an explicit, recorded step of the nightly run."""
 
 from __future__ import annotations
 
-from jobs.catalog import create_views, open_writer, refresh_aggregates
-from jobs.ledger import StageResult
-from jobs.runner import StageContext
+from core.catalog import create_views, open_writer, refresh_aggregates
+from core.stage import StageContext, StageResult
 
 __all__ = ["VIEW_NAMES", "create_views", "refresh_aggregates", "run"]
 
@@ -20,7 +19,7 @@ VIEW_NAMES = (
 )
 
 
-def run(ctx: StageContext) -> StageResult:
+def run(ctx: StageContext[None]) -> StageResult:
     with open_writer(ctx.wh) as con:
         files = create_views(con)
         refresh_aggregates(con)

@@ -13,9 +13,9 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from core.logs import setup_logging
+from core.warehouse import Warehouse
 from jobs.config import AppConfig, load_config
-from jobs.logs import setup_logging
-from jobs.warehouse import Warehouse
 
 app = typer.Typer(
     name="kreview",

@@ -11,11 +11,11 @@ import pkgutil
 import sys
 
 import jobs.commands
+from core.catalog import CatalogBusy, CatalogMissing
+from core.lock import WarehouseLocked
 from jobs.app import app
-from jobs.catalog import CatalogBusy, CatalogMissing
 from jobs.config import ConfigError
 from jobs.exits import EXIT_BUSY, EXIT_CONFIG, EXIT_FAILED, EXIT_MISSING, error_line
-from jobs.lock import WarehouseLocked
 from jobs.runner import StageFailed
 
 # Every module in jobs/commands attaches its commands to `app` when imported.

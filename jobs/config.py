@@ -19,11 +19,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from core.frozen import Frozen
 from etl.clean_config import CleanConfig
 from etl.export_config import ExportConfig
 from etl.report.config import ReportConfig
 from etl.scrape_config import ScrapeConfig, SourcesConfig
-from jobs.frozen import Frozen
 from jobs.schedule_config import ScheduleConfig
 from jobs.serve.config import ServeConfig
 from models.config import ModelsConfig, ScoringConfig

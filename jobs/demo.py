@@ -14,9 +14,9 @@ import os
 import subprocess
 import sys
 
+from core.warehouse import Warehouse
 from etl.replay import DEMO_TITLES, demo_env, start_replay
 from jobs.config import load_config
-from jobs.warehouse import Warehouse
 
 
 def _kreview(*args: str, env: dict[str, str] | None = None) -> None:

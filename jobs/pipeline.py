@@ -11,34 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import import_module
 
-from jobs import ledger
-from jobs.catalog import CatalogMissing, open_reader
+from core import ledger
+from core.catalog import CatalogMissing, open_reader
+from core.stage import StageContext, StageResult
+from core.warehouse import Warehouse
 from jobs.config import AppConfig
-from jobs.ledger import StageResult
-from jobs.runner import Run, StageContext
-from jobs.warehouse import Warehouse
+from jobs.runner import Run
+from jobs.stages import STAGES
+from jobs.stages import stage_fn as _stage
 
-# Stage -> the module whose ``run(ctx)`` does it, imported only when the stage runs (torch
-# for score), in pipeline order.
-STAGE_MODULES = {
-    "scrape": "etl.scrape",
-    "clean": "etl.clean",
-    "score": "models.score",
-    "views": "etl.views",
-    "export": "etl.export",
-    "report": "etl.report.build",
-}
-STAGES = tuple(STAGE_MODULES)
 RUN_COMMAND = "run"
-
-
-def _stage(name: str) -> Callable[[StageContext], StageResult]:
-    """The stage's entry point."""
-    if name not in STAGE_MODULES:
-        raise ValueError(f"unknown stage {name!r} (stages: {', '.join(STAGES)})")
-    return import_module(STAGE_MODULES[name]).run
 
 
 @dataclass(frozen=True)

@@ -1,36 +1,21 @@
 """Runs stages under the writer lock and records each in the run ledger.
 
 A stage is any callable ``run(ctx: StageContext) -> StageResult``. It opens the catalog itself
-(``jobs.catalog.open_writer``) only for the span of its work.
+(``core.catalog.open_writer``) only for the span of its work.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
-from dataclasses import dataclass
 from types import TracebackType
 
-from jobs import ledger
-from jobs.catalog import open_writer
+from core import ledger
+from core.catalog import open_writer
+from core.lock import writer_lock
+from core.logs import stage_logger
+from core.stage import Stage, StageContext, StageResult
+from core.warehouse import Warehouse
 from jobs.config import AppConfig
-from jobs.ledger import StageResult
-from jobs.lock import writer_lock
-from jobs.logs import stage_logger
-from jobs.warehouse import Warehouse
-
-
-@dataclass(frozen=True)
-class StageContext:
-    cfg: AppConfig
-    wh: Warehouse
-    run_id: str
-    stage: str
-    log: logging.LoggerAdapter[logging.Logger]
-    show_progress: bool = True
-
-
-Stage = Callable[[StageContext], StageResult]
+from jobs.stages import section_for
 
 
 class StageFailed(RuntimeError):
@@ -93,7 +78,15 @@ class Run:
         with open_writer(self.wh) as con:
             ledger.start_stage(con, self.run_id, name)
         log.info("stage started")
-        ctx = StageContext(self.cfg, self.wh, self.run_id, name, log, self.show_progress)
+        ctx = StageContext(
+            section_for(name, self.cfg),
+            self.wh,
+            self.run_id,
+            name,
+            log,
+            self.show_progress,
+            self.cfg.warehouse.read_wait_s,
+        )
         try:
             result = fn(ctx)
         except KeyboardInterrupt:

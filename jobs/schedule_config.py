@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import Field, field_validator, model_validator
 
-from jobs.frozen import Frozen
+from core.frozen import Frozen
 from models.config import KINDS
 
 CRON_FIELDS = ("minute", "hour", "day", "month", "day_of_week")

@@ -47,13 +47,13 @@ from apscheduler.events import (
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from jobs import ledger
-from jobs.catalog import CatalogBusy, CatalogMissing, open_reader
+from core import ledger
+from core.catalog import CatalogBusy, CatalogMissing, open_reader
+from core.lock import writer_lock
+from core.warehouse import Warehouse
 from jobs.exits import EXIT_BUSY
-from jobs.lock import writer_lock
 from jobs.pipeline import RUN_COMMAND
 from jobs.schedule_config import ScheduleConfig, cron_trigger
-from jobs.warehouse import Warehouse
 from models.registry import Registry
 
 SCHEDULE_LOCK_NAME = ".kreview.schedule.lock"
@@ -340,7 +340,7 @@ def default_jobs(
 
 @contextmanager
 def schedule_lock(wh: Warehouse) -> Iterator[dict[str, Any]]:
-    """One scheduler per warehouse (raises jobs.lock.WarehouseLocked naming the holder)."""
+    """One scheduler per warehouse (raises core.lock.WarehouseLocked naming the holder)."""
     with writer_lock(wh.root / SCHEDULE_LOCK_NAME, STAGE) as holder:
         yield holder
 

@@ -9,10 +9,10 @@ from typing import Any
 import duckdb
 import pyarrow.parquet as pq
 
-from jobs import ledger
-from jobs.catalog import open_reader
-from jobs.sqlfiles import read_sql
-from jobs.warehouse import Warehouse
+from core import ledger
+from core.catalog import open_reader
+from core.sqlfiles import read_sql
+from core.warehouse import Warehouse
 
 # Catalog tables reported as layers, in flow order; missing ones are reported as absent.
 LAYER_TABLES = ("reviews", "quarantine", "scores", "embeddings", "clusters")

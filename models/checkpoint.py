@@ -26,7 +26,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from jobs.atomic import replace_dir
+from core.atomic import replace_dir
 
 STATE_FILE = "state.json"
 

@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from jobs.frozen import Frozen
+from core.frozen import Frozen
 
 DEFAULT_BASE = "intfloat/multilingual-e5-small"
 # The task names (models.heads builds a head for each), and the kinds of model: one task's,

@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from jobs.catalog import open_reader
-from jobs.warehouse import Warehouse
+from core.catalog import open_reader
+from core.warehouse import Warehouse
 
 WAREHOUSE_SPEC = "warehouse"
 WEAK_POSITIVE_AT = 9.0

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from jobs.digest import sha256_file
+from core.digest import sha256_file
 
 # Re-exported: these live in the torch-free models.base_store (the CLI imports them).
 from models.base_store import (  # noqa: F401

@@ -118,7 +118,7 @@ def _pyplot() -> Any:
     matplotlib.use("Agg")  # files only; never a display
     import matplotlib.pyplot as plt
 
-    from etl.report.fonts import HangulFontMissing, hangul_font
+    from core.fonts import HangulFontMissing, hangul_font
 
     # Emotion names are Korean: draw with a Hangul font (found as the report finds one: the
     # font cache misses fonts installed after it was written). Without one, training goes on

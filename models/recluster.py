@@ -18,7 +18,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from jobs.sqlfiles import read_sql, run_script
+from core.sqlfiles import read_sql, run_script
 from models.clustering import Clusters, cluster_embeddings
 from models.config import ScoringConfig
 from models.keywords import ctfidf_keywords, nouns

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from safetensors.torch import save_file
 
-from jobs.warehouse import Warehouse
+from core.warehouse import Warehouse
 from models.artifact import HEADS_FILE, EvalSet, model_card, write_json
 from models.bundle import LoadedModel, load_version
 from models.data import Examples

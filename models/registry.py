@@ -42,8 +42,8 @@ from typing import Any
 
 import duckdb
 
-from jobs.atomic import atomic_write_text
-from jobs.digest import sha256_file
+from core.atomic import atomic_write_text
+from core.digest import sha256_file
 from models.base_store import BASE_SUBDIR, PICKLE_SUFFIXES
 from models.bootstrap import (
     CHECKSUMS_FILE,
@@ -390,7 +390,7 @@ class Draft:
 def mirror_to_catalog(con: duckdb.DuckDBPyConnection, registry: Registry) -> int:
     """Rewrite ``model_versions`` and ``model_bases`` from the registry folder (idempotent).
 
-    Call with a writer connection (``jobs.catalog.open_writer``); returns rows written.
+    Call with a writer connection (``core.catalog.open_writer``); returns rows written.
     """
     current = {t: e["ref"] for t, e in registry.current().items()}
     rows = []

@@ -27,10 +27,9 @@ import pyarrow as pa
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from jobs.catalog import open_writer, refresh_aggregates
-from jobs.ledger import StageResult
-from jobs.runner import StageContext
-from jobs.sqlfiles import read_sql
+from core.catalog import open_writer, refresh_aggregates
+from core.sqlfiles import read_sql
+from core.stage import StageContext, StageResult
 from models.bundle import LoadedModels, load_current
 from models.config import TASKS, ScoringConfig
 from models.defaults import install_defaults
@@ -256,7 +255,7 @@ ScoreFn = Callable[[duckdb.DuckDBPyConnection, Callable[[int], None]], int]
 
 
 def score_stage(
-    ctx: StageContext,
+    ctx: StageContext[ScoringConfig],
     registry: Registry,
     versions: Versions,
     score_fn: ScoreFn,
@@ -264,7 +263,7 @@ def score_stage(
 ) -> StageResult:
     """The stage around an engine: catalog versions, progress, scoring, clusters, aggregates.
     ``details`` may be filled in by ``score_fn`` (the Ray engine adds its actors)."""
-    cfg = ctx.cfg.scoring
+    cfg = ctx.cfg
     with open_writer(ctx.wh) as con:
         mirror_to_catalog(con, registry)  # views read the versions current in the registry
         pending = count_pending(con, versions)
@@ -311,8 +310,8 @@ def score_stage(
     )
 
 
-def run(ctx: StageContext, models: LoadedModels | None = None) -> StageResult:
-    cfg = ctx.cfg.scoring
+def run(ctx: StageContext[ScoringConfig], models: LoadedModels | None = None) -> StageResult:
+    cfg = ctx.cfg
     if cfg.engine == "ray":
         from models import score_ray  # Ray loads only for this engine
 

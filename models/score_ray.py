@@ -37,9 +37,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from jobs.ledger import StageResult
-from jobs.runner import StageContext
-from jobs.sqlfiles import read_sql
+from core.sqlfiles import read_sql
+from core.stage import StageContext, StageResult
 from models import score
 from models.config import ScoringConfig
 from models.defaults import install_defaults
@@ -274,8 +273,8 @@ def score_pending_ray(
     return done
 
 
-def run(ctx: StageContext) -> StageResult:
-    cfg = ctx.cfg.scoring
+def run(ctx: StageContext[ScoringConfig]) -> StageResult:
+    cfg = ctx.cfg
     require_ray()  # fail before taking the writer lock
     registry = Registry(ctx.wh.models_dir)
     refs = current_refs(registry)

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jobs.catalog import open_writer
-from jobs.lock import WarehouseLocked, writer_lock
-from jobs.warehouse import Warehouse
+from core.catalog import open_writer
+from core.lock import WarehouseLocked, writer_lock
+from core.warehouse import Warehouse
 from models.adapters import AdapterConfig
 from models.artifact import EvalSet, write_artifact
 from models.data import (

@@ -1,8 +1,8 @@
 """The static HTML report (`kreview report`, and the nightly run's last stage): an index of
 titles, a page per title and a run page, built from the SQL views only.
 
-``run`` and ``build_report`` live in ``etl.report.build``; they are loaded on first use, as
-jobs.config imports ``etl.report.config`` and the build module imports the job runner.
+``run`` and ``build_report`` live in ``etl.report.build``; they are loaded on first use, so
+that reading the report's config section (``etl.report.config``) costs no Jinja2 or DuckDB.
 """
 
 from typing import Any

@@ -19,10 +19,14 @@ from pathlib import Path
 import duckdb
 from rich.progress import Progress
 
+from core import ledger
+from core.catalog import open_reader
+from core.fonts import hangul_font_file
+from core.stage import StageContext, StageResult
+from core.warehouse import Warehouse
 from etl.report import pages
 from etl.report.charts import SPARK_POINTS
 from etl.report.config import ReportConfig
-from etl.report.fonts import hangul_font_file
 from etl.report.glyphs import Glyphs
 from etl.report.queries import (
     PagePolicy,
@@ -35,11 +39,6 @@ from etl.report.queries import (
     select_titles,
 )
 from etl.snapshots import point_latest, prune
-from jobs import ledger
-from jobs.catalog import open_reader
-from jobs.ledger import StageResult
-from jobs.runner import StageContext
-from jobs.warehouse import Warehouse
 
 TMP_PREFIX = ".tmp-"
 
@@ -237,11 +236,11 @@ def build_report(
     return result
 
 
-def run(ctx: StageContext) -> StageResult:
+def run(ctx: StageContext[ReportConfig]) -> StageResult:
     """The pipeline's last stage: the report of this run."""
-    cfg = ctx.cfg.report
+    cfg = ctx.cfg
     started = time.perf_counter()
-    data = read_report_data(ctx.wh, cfg, ctx.run_id, ctx.cfg.warehouse.read_wait_s)
+    data = read_report_data(ctx.wh, cfg, ctx.run_id, ctx.read_wait_s)
     read_s = time.perf_counter() - started
     out_dir = cfg.out_dir or ctx.wh.reports_dir
     result = write_report(data, cfg, ctx.wh.models_dir, out_dir, ctx.show_progress)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from jobs.frozen import Frozen
+from core.frozen import Frozen
 
 
 class ReportConfig(Frozen):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
 
-from etl.report.fonts import HangulFontMissing
+from core.fonts import HangulFontMissing
 
 # Path codes of matplotlib.path.Path and the number of coordinates each one takes.
 _MOVETO, _LINETO, _CURVE3, _CURVE4, _CLOSEPOLY = 1, 2, 3, 4, 79

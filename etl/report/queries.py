@@ -13,7 +13,7 @@ from typing import Any
 
 import duckdb
 
-from jobs.sqlfiles import read_sql
+from core.sqlfiles import read_sql
 
 Row = dict[str, Any]
 SCORING_RUNS_SHOWN = 5

@@ -8,11 +8,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from core.catalog import open_writer
+from core.lock import writer_lock
+from core.warehouse import Warehouse
 from jobs.app import app, console, state
-from jobs.catalog import open_writer
-from jobs.lock import writer_lock
 from jobs.status import collect
-from jobs.warehouse import Warehouse
 
 
 @app.command()

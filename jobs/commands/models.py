@@ -9,10 +9,10 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from core.warehouse import Warehouse
 from jobs.app import console, models_app, state
 from jobs.commands.train import headline
 from jobs.exits import EXIT_BUSY, EXIT_FAILED, fail
-from jobs.warehouse import Warehouse
 from models.base_store import BaseMismatch, BaseUnavailable, registry_base_dir
 from models.bootstrap import (
     ChecksumError,

@@ -7,11 +7,11 @@ from typing import Annotated
 
 import typer
 
+from core.fonts import HangulFontMissing
+from core.warehouse import Warehouse
 from etl.report.build import ViewsMissing, build_report
-from etl.report.fonts import HangulFontMissing
 from jobs.app import app, console, state
 from jobs.exits import EXIT_FAILED, EXIT_USAGE, fail
-from jobs.warehouse import Warehouse
 
 
 @app.command()

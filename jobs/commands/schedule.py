@@ -9,10 +9,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from core.lock import WarehouseLocked, describe_holder
+from core.warehouse import Warehouse
 from jobs.app import app, console, state
 from jobs.config import find_config_file
 from jobs.exits import EXIT_BUSY, fail
-from jobs.lock import WarehouseLocked, describe_holder
 from jobs.scheduler import (
     NIGHTLY,
     REFRESH,
@@ -26,7 +27,6 @@ from jobs.scheduler import (
     event,
     schedule_lock,
 )
-from jobs.warehouse import Warehouse
 
 
 def _print_plan(sched: Scheduler, commands: dict[str, str], catch_up: CatchUp | None) -> None:

@@ -78,7 +78,7 @@ def predict(
     texts = _read_lines(source)
     if not texts:
         raise fail("no texts to score (empty input)")
-    from jobs.warehouse import Warehouse
+    from core.warehouse import Warehouse
     from models.predict import predict_records
     from models.score import load_models
 
@@ -119,7 +119,7 @@ def similarity(
         todo.append((sentences[0], sentences[1]))
     if not todo:
         raise typer.BadParameter("give two sentences or --pairs FILE")
-    from jobs.warehouse import Warehouse
+    from core.warehouse import Warehouse
     from models.predict import similarity_records
     from models.score import load_models
 

@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
+from core.warehouse import Warehouse
 from jobs.app import app, err_console, state
 from jobs.config import ConfigError
-from jobs.warehouse import Warehouse
 
 
 @app.command("serve")

@@ -13,17 +13,17 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from core.catalog import open_reader
+from core.warehouse import Warehouse
 from etl import export as export_stage
 from etl import views as views_stage
 from etl.datatests import run_tests
 from etl.query import WriteRefused, check_read_only
 from etl.snapshots import LATEST
 from jobs.app import app, console, state
-from jobs.catalog import open_reader
 from jobs.exits import EXIT_FAILED, error_line, fail
 from jobs.runner import Run
 from jobs.summary import print_results
-from jobs.warehouse import Warehouse
 
 
 class Format(StrEnum):

@@ -16,9 +16,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from core.warehouse import Warehouse
 from jobs.app import app, console, state
 from jobs.exits import fail
-from jobs.warehouse import Warehouse
 from models.base_store import BaseMismatch, BaseUnavailable, UnsafeWeights
 from models.config import JOINT, KINDS, TASKS, parse_repeats
 from models.data import DataError

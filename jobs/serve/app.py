@@ -27,7 +27,8 @@ from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from jobs.catalog import CatalogBusy, CatalogMissing
+from core.catalog import CatalogBusy, CatalogMissing
+from core.warehouse import Warehouse
 from jobs.serve import titles
 from jobs.serve.batcher import BatcherClosed, MicroBatcher, QueueFull
 from jobs.serve.config import ServeConfig
@@ -42,7 +43,6 @@ from jobs.serve.schemas import (
     TitleList,
     request_models,
 )
-from jobs.warehouse import Warehouse
 from models.bundle import LoadedModels
 from models.config import ScoringConfig
 from models.predict import predict_records, similarity_records

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr, model_validator
 
-from jobs.frozen import Frozen
+from core.frozen import Frozen
 
 
 class ServeConfig(Frozen):

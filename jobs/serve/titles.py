@@ -4,7 +4,7 @@ The server holds no catalog connection between requests: DuckDB lets no other pr
 file that a process holds open, so a connection kept by a long-lived server would lock the
 nightly writer out. Each call opens the catalog read-only for the span of its queries (a few
 milliseconds) and closes it; while a writer holds the file, it waits at most ``wait_s`` and
-then raises :class:`jobs.catalog.CatalogBusy` (the API answers 503 with Retry-After).
+then raises :class:`core.catalog.CatalogBusy` (the API answers 503 with Retry-After).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any
 
 import duckdb
 
-from jobs.catalog import open_reader
-from jobs.sqlfiles import read_sql
-from jobs.warehouse import Warehouse
+from core.catalog import open_reader
+from core.sqlfiles import read_sql
+from core.warehouse import Warehouse
 
 
 def _rows(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any]) -> list[dict]:

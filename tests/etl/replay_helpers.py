@@ -9,14 +9,14 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
+from core.catalog import open_reader
+from core.stage import StageResult
+from core.warehouse import Warehouse
 from etl.replay import Corpus, ReplaySite
 from etl.replay.corpus import Film
 from etl.scrape_config import ScrapeConfig
-from jobs.catalog import open_reader
 from jobs.config import AppConfig, load_config
-from jobs.ledger import StageResult
 from jobs.runner import Run
-from jobs.warehouse import Warehouse
 
 CHROMIUM = ScrapeConfig().chromium_path
 needs_chromium = pytest.mark.skipif(

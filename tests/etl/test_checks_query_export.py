@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from core.catalog import open_reader, open_writer
 from etl import export
 from etl.datatests import load_models, run_tests
 from etl.query import WriteRefused, check_read_only
-from jobs.catalog import open_reader, open_writer
 from jobs.config import AppConfig
 from tests.etl import warehouse_fixture as fx
 

@@ -5,11 +5,11 @@ from datetime import timedelta
 import pyarrow.parquet as pq
 import pytest
 
+from core.catalog import open_reader
+from core.warehouse import Warehouse
 from etl import clean
-from jobs.catalog import open_reader
 from jobs.config import AppConfig
 from jobs.runner import Run
-from jobs.warehouse import Warehouse
 from tests.etl.rawdata import T0, record, write_raw
 
 

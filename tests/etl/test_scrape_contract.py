@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from core.warehouse import Warehouse
 from etl.replay import Fault, ReplaySite
 from etl.replay.corpus import Film
 from etl.replay.render import CUT_CHARS
 from etl.scrape_journal import journal_path
 from jobs.runner import Run, StageFailed
-from jobs.warehouse import Warehouse
 from tests.etl.replay_helpers import (
     FAST,
     film_with,

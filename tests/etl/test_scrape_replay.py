@@ -9,12 +9,12 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+from core.warehouse import Warehouse
 from etl.raw_schema import RAW_SCHEMA
 from etl.replay import Fault, ReplaySite
 from etl.replay.corpus import MISSING_TITLE
 from etl.titles import title_id
 from jobs.runner import StageFailed
-from jobs.warehouse import Warehouse
 from tests.etl.replay_helpers import (
     film_with,
     line,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.catalog import open_reader
+from core.catalog import open_reader
 from jobs.config import AppConfig
 from tests.etl import warehouse_fixture as fx
 

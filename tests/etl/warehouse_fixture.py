@@ -7,10 +7,10 @@ from pathlib import Path
 
 import duckdb
 
+from core.catalog import open_writer
+from core.warehouse import Warehouse
 from etl.raw_schema import review_key
 from etl.views import create_views, refresh_aggregates
-from jobs.catalog import open_writer
-from jobs.warehouse import Warehouse
 
 T = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 

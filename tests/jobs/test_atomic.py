@@ -1,4 +1,4 @@
-"""jobs.atomic: a failed write leaves the old file and no temp; a folder swap keeps one folder."""
+"""core.atomic: a failed write leaves the old file and no temp; a folder swap keeps one folder."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.atomic import atomic_path, atomic_write_text, replace_dir
+from core.atomic import atomic_path, atomic_write_text, replace_dir
 
 
 def test_write_replaces_the_file_and_leaves_no_temp(tmp_path: Path) -> None:

@@ -8,11 +8,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from jobs import catalog, sqlfiles
-from jobs.catalog import CatalogBusy, CatalogMissing, migrate, open_reader, open_writer
+from core import catalog, sqlfiles
+from core.catalog import CatalogBusy, CatalogMissing, migrate, open_reader, open_writer
+from core.sqlfiles import Migration
+from core.warehouse import Warehouse
 from jobs.config import AppConfig
-from jobs.sqlfiles import Migration
-from jobs.warehouse import Warehouse
 
 
 def test_migrations_numbered_and_ordered() -> None:
@@ -109,7 +109,7 @@ def test_reader_waits_then_names_the_writer(cfg: AppConfig) -> None:
         import time
         from pathlib import Path
         import duckdb
-        from jobs.lock import writer_lock
+        from core.lock import writer_lock
         with writer_lock(Path({str(wh.lock_file)!r}), "clean", "run-xyz"):
             con = duckdb.connect({str(wh.catalog)!r})
             print("ready", flush=True)

@@ -34,12 +34,12 @@ import pyarrow.parquet as pq
 import pytest
 from polars.testing import assert_frame_equal
 
+from core import ledger
+from core.catalog import open_reader
+from core.lock import is_locked
+from core.warehouse import Warehouse
 from etl.export import verify_manifest
-from jobs import ledger
-from jobs.catalog import open_reader
 from jobs.config import load_config
-from jobs.lock import is_locked
-from jobs.warehouse import Warehouse
 from tests.etl.rawdata import T0, record, write_raw
 from tests.jobs.killpoints import ENV, KillPoint
 from tests.models.scoring_fixture import train_joint
@@ -55,7 +55,7 @@ SCENARIOS: dict[str, list[KillPoint]] = {
         # a chunk read and normalized (in the prefetch thread), nothing written
         KillPoint("etl.clean:clean_latest", "return"),
         # in the open transaction: the first chunk merged into reviews, quarantine not yet
-        KillPoint("jobs.sqlfiles:run_script", "return", 2, callers=("etl.clean:_write",)),
+        KillPoint("core.sqlfiles:run_script", "return", 2, callers=("etl.clean:_write",)),
         KillPoint("etl.clean:_write", "return"),  # every write done, COMMIT not yet
         KillPoint("etl.clean:run", "return"),  # committed, the ledger not yet told
         KillPoint("jobs.runner:Run.stage", "return"),  # clean recorded, score not started
@@ -68,7 +68,7 @@ SCENARIOS: dict[str, list[KillPoint]] = {
         # ones not yet inserted (before the third statement of replace_clusters.sql, whose
         # parameter names run_script sorts first)
         KillPoint(
-            "jobs.sqlfiles:run_script",
+            "core.sqlfiles:run_script",
             "c_call",
             3,
             c_name="sorted",
@@ -80,10 +80,10 @@ SCENARIOS: dict[str, list[KillPoint]] = {
     "views": [
         # in the views stage's own transaction: two views replaced, the third not yet
         KillPoint(
-            "jobs.sqlfiles:read_sql",
+            "core.sqlfiles:read_sql",
             "return",
             3,
-            callers=("jobs.catalog:create_views", "etl.views:run"),
+            callers=("core.catalog:create_views", "etl.views:run"),
         ),
         KillPoint("etl.views:run", "return"),  # views replaced, the ledger not yet told
     ],

@@ -2,12 +2,12 @@ from __future__ import annotations
 
 import pytest
 
-from jobs import ledger
-from jobs.catalog import open_reader, open_writer
+from core import ledger
+from core.catalog import open_reader, open_writer
+from core.stage import StageResult
+from core.warehouse import Warehouse
 from jobs.config import AppConfig
-from jobs.ledger import StageResult
 from jobs.runner import Run, StageContext, StageFailed
-from jobs.warehouse import Warehouse
 
 
 def ok_stage(ctx: StageContext) -> StageResult:
@@ -64,7 +64,7 @@ def test_abandoned_run_is_marked_interrupted_by_next_writer(cfg: AppConfig) -> N
 def test_run_ids_sort_by_start_within_one_second() -> None:
     from datetime import UTC, datetime, timedelta
 
-    from jobs.ledger import new_run_id
+    from core.ledger import new_run_id
 
     t0 = datetime(2026, 12, 4, 3, 0, 0, 1000, tzinfo=UTC)
     # Many tries: a random suffix alone would put the later one first about half the time.

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from core.lock import WarehouseLocked, is_locked, writer_lock
+from core.warehouse import Warehouse
 from jobs.config import AppConfig
-from jobs.lock import WarehouseLocked, is_locked, writer_lock
-from jobs.warehouse import Warehouse
 
 
 def _hold(lock: Path, seconds: float = 600) -> subprocess.Popen[str]:
@@ -21,7 +21,7 @@ def _hold(lock: Path, seconds: float = 600) -> subprocess.Popen[str]:
         f"""
         import time
         from pathlib import Path
-        from jobs.lock import writer_lock
+        from core.lock import writer_lock
         with writer_lock(Path({str(lock)!r}), "run", "run-123"):
             print("held", flush=True)
             time.sleep({seconds})

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from core.stage import StageResult
 from jobs.config import AppConfig
-from jobs.ledger import StageResult
 from jobs.pipeline import STAGES, plan, run_pipeline
 from jobs.runner import StageFailed
 

@@ -1,10 +1,10 @@
-"""jobs.retry: the backoff schedule and when a Backoff gives up."""
+"""core.retry: the backoff schedule and when a Backoff gives up."""
 
 from __future__ import annotations
 
 import pytest
 
-from jobs.retry import Backoff, backoff_delay
+from core.retry import Backoff, backoff_delay
 
 
 def test_backoff_doubles_and_is_capped() -> None:

@@ -24,11 +24,12 @@ from typing import Any
 
 import pytest
 
-from jobs import ledger
-from jobs.catalog import open_reader, open_writer
+from core import ledger
+from core.catalog import open_reader, open_writer
+from core.lock import is_locked
+from core.logs import setup_logging
+from core.warehouse import Warehouse
 from jobs.config import AppConfig, ConfigError, load_config
-from jobs.lock import is_locked
-from jobs.logs import setup_logging
 from jobs.runner import Run
 from jobs.schedule_config import cron_fields, cron_trigger
 from jobs.scheduler import (
@@ -41,7 +42,6 @@ from jobs.scheduler import (
     check_catch_up,
     refresh_models,
 )
-from jobs.warehouse import Warehouse
 
 REPO = Path(__file__).resolve().parents[2]
 EVERY_SECOND = "* * * * * *"
@@ -319,7 +319,7 @@ FAKE_RUN = """\
 import sys, time
 from pathlib import Path
 from jobs.config import load_config
-from jobs.ledger import StageResult
+from core.stage import StageResult
 from jobs.pipeline import Plan, run_pipeline
 
 marks = Path(sys.argv[1])

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from core.warehouse import Warehouse
 from jobs.config import AppConfig
-from jobs.warehouse import Warehouse
 from tests.models.tiny_tasks import (
     FILLER,
     NEGATIVE,

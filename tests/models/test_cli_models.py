@@ -11,9 +11,9 @@ import torch
 from typer.testing import CliRunner
 
 import jobs.cli  # noqa: F401  (registers every command module)
+from core.catalog import open_reader
+from core.warehouse import Warehouse
 from jobs.app import app
-from jobs.catalog import open_reader
-from jobs.warehouse import Warehouse
 from models.bootstrap import BootstrapResult, VerifyResult, write_checksums
 from models.config import DEFAULT_BASE
 from models.registry import Registry

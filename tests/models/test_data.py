@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jobs.catalog import open_writer
+from core.catalog import open_writer
+from core.warehouse import Warehouse
 from jobs.config import AppConfig
-from jobs.warehouse import Warehouse
 from models.data import (
     KOTE_LABELS,
     DataError,

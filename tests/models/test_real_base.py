@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jobs.warehouse import Warehouse
+from core.warehouse import Warehouse
 from models.bundle import load_current
 from models.config import DEFAULT_BASE
 from models.data import read_nsmc

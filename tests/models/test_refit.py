@@ -13,9 +13,9 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 import jobs.cli  # noqa: F401  (registers every command module)
+from core.warehouse import Warehouse
 from jobs.app import app
 from jobs.config import AppConfig
-from jobs.warehouse import Warehouse
 from models.bundle import load_version
 from models.data import Examples
 from models.heads import ClassifierHead

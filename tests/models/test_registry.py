@@ -11,9 +11,9 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from jobs.catalog import open_reader
+from core.catalog import open_reader
+from core.warehouse import Warehouse
 from jobs.config import AppConfig
-from jobs.warehouse import Warehouse
 from models.bundle import load_current, load_version
 from models.data import read_klue_sts, read_kote, read_nsmc
 from models.encoder import BaseMismatch, UnsafeWeights, resolve_base, weights_sha256

@@ -6,11 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.catalog import open_reader
+from core.warehouse import Warehouse
 from etl import clean
-from jobs.catalog import open_reader
 from jobs.config import AppConfig, load_config
 from jobs.runner import Run, StageFailed
-from jobs.warehouse import Warehouse
 from models import recluster, score
 from models.bootstrap import ChecksumError
 from tests.etl.rawdata import record, write_raw
@@ -215,7 +215,7 @@ def test_batched_title_reads_give_the_clusters_of_per_title_reads(
     members = q(batched, "SELECT * FROM cluster_members ORDER BY ALL")
     assert got and members
     wh = Warehouse(batched.warehouse.root)
-    from jobs.catalog import open_writer
+    from core.catalog import open_writer
 
     one = batched.scoring.model_copy(update={"cluster_read_titles": 1})
     with open_writer(wh) as con:

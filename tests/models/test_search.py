@@ -10,7 +10,7 @@ from typing import Any
 import optuna
 import pytest
 
-from jobs.warehouse import Warehouse
+from core.warehouse import Warehouse
 from models import search as search_mod
 from models.encoder import resolve_base
 from models.search import search

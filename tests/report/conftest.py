@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from core.fonts import hangul_font_file
+from core.warehouse import Warehouse
 from etl.report import pages
 from etl.report.build import ReportResult, build_report, read_report_data
-from etl.report.fonts import hangul_font_file
 from etl.report.glyphs import Glyphs
 from etl.report.queries import ReportData, TitleData
 from jobs.config import AppConfig, load_config
-from jobs.warehouse import Warehouse
 from tests.report import fixture
 
 

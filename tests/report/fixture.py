@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from core.catalog import open_writer
+from core.stage import StageResult
+from core.warehouse import Warehouse
 from etl import clean, views
-from jobs.catalog import open_writer
 from jobs.config import AppConfig
-from jobs.ledger import StageResult
 from jobs.runner import Run, StageContext
-from jobs.warehouse import Warehouse
 from tests.etl import warehouse_fixture as fx
 from tests.etl.rawdata import record, write_raw
 

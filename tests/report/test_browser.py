@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
+from core.catalog import open_reader
+from core.warehouse import Warehouse
 from etl.report import pages
 from etl.report.build import ReportResult
 from etl.report.glyphs import Glyphs
 from etl.report.pages import fmt
 from etl.report.queries import IndexRow, PagePolicy, ReportData, RunData
-from jobs.catalog import open_reader
-from jobs.warehouse import Warehouse
 from tests.etl.replay_helpers import CHROMIUM, needs_chromium
 from tests.report import fixture
 from tests.report.conftest import HOSTILE, HOSTILE_REVIEW, HOSTILE_TITLE, Hostile

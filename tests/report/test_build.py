@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
+from core.catalog import open_reader, open_writer
+from core.fonts import HangulFontMissing
+from core.warehouse import Warehouse
 from etl.report.build import ReportResult, ViewsMissing, build_report
-from etl.report.fonts import HangulFontMissing
 from etl.report.pages import title_file
 from etl.snapshots import prune
 from jobs import pipeline
-from jobs.catalog import open_reader, open_writer
 from jobs.config import AppConfig, load_config
 from jobs.runner import Run
-from jobs.warehouse import Warehouse
 from tests.report import fixture
 
 REPO = Path(__file__).resolve().parents[2]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from core.fonts import HangulFontMissing
 from etl.report.charts import nice_ticks, sparkline, tick_label
-from etl.report.fonts import HangulFontMissing
 from etl.report.glyphs import Glyphs, path_data
 from tests.report.test_fonts import NANUM, _dejavu, needs_nanum
 

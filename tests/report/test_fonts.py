@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from etl.report.fonts import HangulFontMissing, _system_fonts, has_hangul, pick
+from core.fonts import HangulFontMissing, _system_fonts, has_hangul, pick
 
 NANUM = Path("/usr/share/fonts/truetype/nanum/NanumGothic.ttf")
 needs_nanum = pytest.mark.skipif(not NANUM.exists(), reason="fonts-nanum not installed")
@@ -26,7 +26,7 @@ LABELS_B = {"기쁨/슬픔": 0.5, "분노": 0.25}
 
 
 def _no_hangul_font(monkeypatch: pytest.MonkeyPatch) -> None:
-    from etl.report import fonts
+    from core import fonts
 
     def missing(preferred: str | None = None) -> str:
         raise HangulFontMissing("no font with Hangul glyphs found; install fonts-nanum")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from core.catalog import open_reader
+from core.warehouse import Warehouse
 from etl.datatests import compile_tests, load_models, run_tests
-from jobs.catalog import open_reader
 from jobs.config import AppConfig
-from jobs.warehouse import Warehouse
 from tests.etl import warehouse_fixture as fx
 from tests.report import fixture
 

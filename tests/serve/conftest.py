@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
+from core.warehouse import Warehouse
 from jobs.config import load_config
 from jobs.serve.config import ServeConfig
-from jobs.warehouse import Warehouse
 from models.config import ScoringConfig
 from tests.etl import warehouse_fixture as fx
 

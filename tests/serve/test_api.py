@@ -20,7 +20,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from jobs.warehouse import Warehouse
+from core.warehouse import Warehouse
 from models.predict import predict_records
 from tests.etl import warehouse_fixture as fx
 from tests.serve.conftest import Api, running

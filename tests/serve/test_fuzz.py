@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.config import SchemathesisConfig
 
-from jobs.warehouse import Warehouse
+from core.warehouse import Warehouse
 from tests.serve.conftest import Api, running
 
 pytestmark = pytest.mark.slow

@@ -16,10 +16,10 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from core.warehouse import Warehouse
 from jobs.serve import titles
 from jobs.serve.config import ServeConfig
 from jobs.serve.server import ExposureError, check_exposure, is_loopback
-from jobs.warehouse import Warehouse
 from tests.serve.conftest import Api, running
 
 LIMITS = {

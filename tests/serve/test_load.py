@@ -13,7 +13,7 @@ import httpx
 import numpy as np
 import pytest
 
-from jobs.warehouse import Warehouse
+from core.warehouse import Warehouse
 from tests.serve.conftest import running
 
 pytestmark = pytest.mark.slow

@@ -14,10 +14,10 @@ from contextlib import contextmanager
 
 import duckdb
 
-from jobs.lock import describe_holder, read_holder
-from jobs.retry import Backoff
-from jobs.sqlfiles import Migration, migrations, read_sql, run_script, sql_root
-from jobs.warehouse import Warehouse
+from core.lock import describe_holder, read_holder
+from core.retry import Backoff
+from core.sqlfiles import Migration, migrations, read_sql, run_script, sql_root
+from core.warehouse import Warehouse
 
 
 class CatalogMissing(RuntimeError):
@@ -102,7 +102,7 @@ def open_writer(wh: Warehouse) -> Iterator[duckdb.DuckDBPyConnection]:
     """Read-write connection for the span of a stage's work; tables and views are brought up
     to date first.
 
-    Call only while holding the writer lock (see jobs.lock.writer_lock).
+    Call only while holding the writer lock (see core.lock.writer_lock).
     """
     wh.ensure()
     con = duckdb.connect(str(wh.catalog))

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
+
+from core.stage import StageResult
 
 RUNNING, SUCCEEDED, FAILED, INTERRUPTED, SKIPPED = (
     "running",
@@ -17,16 +18,6 @@ RUNNING, SUCCEEDED, FAILED, INTERRUPTED, SKIPPED = (
     "interrupted",
     "skipped",
 )
-
-
-@dataclass(frozen=True)
-class StageResult:
-    """What every stage's ``run`` returns: row counts and stage-specific figures."""
-
-    rows_in: int = 0
-    rows_out: int = 0
-    rows_rejected: int = 0
-    details: dict[str, Any] = field(default_factory=dict)
 
 
 def new_run_id(now: datetime | None = None) -> str:
