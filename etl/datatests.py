@@ -15,9 +15,13 @@ from typing import Any
 import duckdb
 
 from core.sqlfiles import sql_root
+from etl.sources.table import NAMES, SCOPES
 
 SCHEMA_FILES = ("migrations/schema.toml", "views/schema.toml")
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
+# Value sets a schema names instead of listing (`accepted = "sources"`), so that no schema file
+# lists the sites: they come from the source table.
+NAMED_SETS: dict[str, tuple[str, ...]] = {"sources": NAMES, "scopes": SCOPES}
 
 
 @dataclass(frozen=True)
@@ -101,7 +105,8 @@ def compile_tests(model: Model) -> list[DataTest]:
                 )
             )
         if "accepted" in spec:
-            values = tuple(spec["accepted"])
+            accepted = spec["accepted"]
+            values = NAMED_SETS[accepted] if isinstance(accepted, str) else tuple(accepted)
             marks = ", ".join("?" for _ in values)
             out.append(
                 DataTest(

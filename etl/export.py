@@ -27,7 +27,7 @@ from etl.export_config import ExportConfig
 from etl.snapshots import point_latest, prune
 from etl.views import create_views
 
-CONTRACT_VERSION = "1.0"
+CONTRACT_VERSION = "2.0"  # 2.0: source_comparison is long (one row per title and source)
 MANIFEST = "_manifest.json"
 
 # name -> SELECT over the catalog (views created by etl/views). `$since` filters by day.

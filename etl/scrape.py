@@ -27,7 +27,8 @@ from core.stage import StageContext, StageResult
 from etl import raw_store, scrape_journal
 from etl.fetch import Fetcher, FetchStats, min_gap
 from etl.scrape_config import ScrapeStageConfig
-from etl.sources import TitleCrawl, TitlePlan, naver, watcha
+from etl.sources import TitleCrawl, TitlePlan
+from etl.sources.table import NAMES, site
 from etl.titles import TitleEntry, load_titles
 
 OK, TOO_FEW, FAILED, NOT_FOUND = "ok", "too_few", "failed", "not_found"
@@ -51,10 +52,7 @@ class SourceJob:
 
 
 def enabled_sources(ctx: Ctx) -> list[str]:
-    src = ctx.cfg.sources
-    return [
-        name for name, on in (("naver", src.naver.enabled), ("watcha", src.watcha.enabled)) if on
-    ]
+    return [name for name in NAMES if getattr(ctx.cfg.sources, name).enabled]
 
 
 def _completed_before(ctx: Ctx, sources: list[str]) -> set[tuple[str, str]]:
@@ -126,9 +124,7 @@ def _plans(
 
 
 async def _collect_one(fetcher: Fetcher, ctx: Ctx, source: str, plan: TitlePlan) -> TitleCrawl:
-    if source == "watcha":
-        return await watcha.collect(fetcher, ctx.cfg.sources.watcha, plan)
-    return await naver.collect(fetcher, ctx.cfg.sources.naver, plan, ctx.cfg.scrape.retries)
+    return await site(source).collect(fetcher, getattr(ctx.cfg.sources, source), plan)
 
 
 @dataclass(frozen=True)
@@ -341,7 +337,7 @@ def run(ctx: Ctx) -> StageResult:
     titles = load_titles(cfg.titles_file)
     sources = enabled_sources(ctx)
     if not sources:
-        raise ValueError("sources: every source is disabled; enable naver or watcha")
+        raise ValueError(f"sources: every source is disabled; enable one of {', '.join(NAMES)}")
     salt = raw_store.author_salt(ctx.wh, cfg.author_salt)
     resumed = _resume_orphans(ctx)
     jobs = _plans(ctx, titles, sources, salt, resumed)

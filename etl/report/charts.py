@@ -18,12 +18,13 @@ from html import escape
 from typing import Any
 
 from etl.report.glyphs import Glyphs, coord
+from etl.sources.table import ALL_SCOPE, LABELS, NAMES, SOURCES
 
 Row = dict[str, Any]
 POSITIVE, NEGATIVE, NEUTRAL, ACCENT = "#2f7d4f", "#b8453a", "#9aa3ad", "#2d5fa8"
 AXIS, GRID, BAR = "#5d6670", "#e6e9ed", "#d5dbe2"
-SOURCE_COLORS = {"naver": "#03a94d", "watcha": "#ff2f6e"}
-SOURCE_NAMES = {"naver": "Naver", "watcha": "Watcha", "all": "all"}
+SOURCE_COLORS = {s.name: s.color for s in SOURCES}
+SOURCE_NAMES = {**LABELS, ALL_SCOPE: ALL_SCOPE}
 WIDTH, HEIGHT = 600, 280
 TICK, LABEL = 11, 12  # font sizes (px) of tick labels and axis titles
 
@@ -259,8 +260,8 @@ def trend(days: Sequence[Row], g: Glyphs) -> str:
 
 
 def source_distributions(dist: dict[str, list[Row]], g: Glyphs) -> str:
-    """Naver and Watcha sentiment distributions side by side (share of each source's reviews)."""
-    shown = [s for s in ("naver", "watcha") if s in dist]
+    """The sources' sentiment distributions side by side (share of each source's reviews)."""
+    shown = [s for s in NAMES if s in dist]
     top = max((r["share"] for s in shown for r in dist[s]), default=0)
     ticks = nice_ticks(top)
     f = Frame(WIDTH, HEIGHT, left=64, right=16, top=28)
@@ -278,7 +279,7 @@ def source_distributions(dist: dict[str, list[Row]], g: Glyphs) -> str:
         out.append(rect(lx, 8, 10, 10, SOURCE_COLORS[source]))
         out.append(g.text(SOURCE_NAMES[source], lx + 14, 17, size=TICK))
     out += x_axis(g, f, _bin_ticks(f, bins), "p_positive 긍정 확률")
-    return svg(f, "Naver and Watcha sentiment distributions", out)
+    return svg(f, "sentiment distributions per source", out)
 
 
 SPARK_POINTS = 30  # the index's sparkline shows a title's last 30 days with reviews

@@ -25,10 +25,10 @@ from markupsafe import Markup
 from etl.report import charts
 from etl.report.glyphs import Glyphs
 from etl.report.queries import ReportData, RunData, TitleData
+from etl.sources.table import NAMES, SCOPES
 
 ASSETS = ("report.css", "report.js")
 INDEX_SHOWN = 500  # index rows displayed at once (all are in the page)
-SCOPES = ("all", "naver", "watcha")  # the rows of a title's scores table, in this order
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -87,7 +87,13 @@ def environment() -> Environment:
         auto_reload=False,
     )
     env.filters.update(fmt=fmt, exact=exact, title_file=title_file, sparkline=sparkline)
-    env.globals.update(metric_digits=metric_digits, source_names=charts.SOURCE_NAMES, scopes=SCOPES)
+    env.globals.update(
+        metric_digits=metric_digits,
+        source_names=charts.SOURCE_NAMES,
+        scopes=SCOPES,  # the rows of a title's scores table, in this order
+        sources=NAMES,  # the columns of its per-source table
+        source_columns=[(charts.SOURCE_NAMES[n], "num") for n in NAMES],
+    )
     return env
 
 
@@ -115,7 +121,7 @@ def index_page(data: ReportData, built: str) -> str:
 
 def title_page(t: TitleData, data: ReportData, built: str, g: Glyphs, top_emotions: int) -> str:
     dist_all = t.distribution.get("all", [])
-    per_source = {k: v for k, v in t.distribution.items() if k in ("naver", "watcha")}
+    per_source = {k: v for k, v in t.distribution.items() if k in NAMES}
     # Drawn from the rows' numbers, their text (emotion and source names) as glyph outlines:
     # the SVG holds no text from the warehouse, so it goes into the page as it is (Markup).
     svg = {

@@ -23,12 +23,12 @@ SCORING_RUNS_SHOWN = 5
 class TitleData:
     title_id: str
     title: str
-    scores: dict[str, Row]  # scope ('all', 'naver', 'watcha') -> title_scores row
+    scores: dict[str, Row]  # scope ('all' or a source) -> title_scores row
     trend: list[Row] = field(default_factory=list)
     emotions: list[Row] = field(default_factory=list)  # strongest first
     clusters: list[Row] = field(default_factory=list)
     distribution: dict[str, list[Row]] = field(default_factory=dict)  # scope -> 10 bins
-    sources: Row | None = None
+    sources: dict[str, Row] = field(default_factory=dict)  # source -> source_comparison row
     disagreements: list[Row] = field(default_factory=list)
 
 
@@ -119,7 +119,7 @@ def load_titles(
     emotions = _by_title(rows(con, "emotions", ids=ids))
     clusters = _by_title(rows(con, "clusters", ids=ids))
     dist = _by_title(rows(con, "distribution", ids=ids))
-    sources = {r["title_id"]: r for r in rows(con, "sources", ids=ids)}
+    sources = _by_title(rows(con, "sources", ids=ids))
     disagree = _by_title(rows(con, "disagreements", ids=ids, per_title=disagreements_per_title))
     out = []
     for title_id, scoped in scores.items():  # ordered by title name (titles.sql)
@@ -135,7 +135,7 @@ def load_titles(
                 emotions=emotions.get(title_id, []),
                 clusters=clusters.get(title_id, []),
                 distribution=dict(by_scope),
-                sources=sources.get(title_id),
+                sources={r["source"]: r for r in sources.get(title_id, [])},
                 disagreements=disagree.get(title_id, []),
             )
         )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote_plus
 from zoneinfo import ZoneInfo
@@ -23,6 +23,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from etl.fetch import Fetcher, FetchError, PageSession
+from etl.probe import FAILS, Check, ProbeReport, ProbeRow, probe_row, scale_verdict
 from etl.scrape_config import NaverConfig
 from etl.sources import (
     MarkupChanged,
@@ -260,8 +261,9 @@ def _wait_ms(fetcher: Fetcher, cfg: NaverConfig) -> float:
     return (cfg.scroll_wait_s + fetcher.queue_allowance_s) * 1000
 
 
-async def collect(fetcher: Fetcher, cfg: NaverConfig, plan: TitlePlan, retries: int) -> TitleCrawl:
-    """Open the title's search page, scroll its review list, parse the cards.
+async def collect(fetcher: Fetcher, cfg: NaverConfig, plan: TitlePlan) -> TitleCrawl:
+    """Open the title's search page, scroll its review list, parse the cards (sorting and
+    scrolling stalls are retried ``scrape.retries`` times).
 
     Failures are recorded on the result (with the cards loaded before them), not raised. A
     wrong rating scale drops the title's records: none of its ratings can be trusted.
@@ -270,7 +272,7 @@ async def collect(fetcher: Fetcher, cfg: NaverConfig, plan: TitlePlan, retries: 
     url = search_url(cfg, plan.entry)
     try:
         async with fetcher.page(url) as ps:
-            await _collect(fetcher, ps, cfg, plan, retries, out)
+            await _collect(fetcher, ps, cfg, plan, fetcher.cfg.retries, out)
     except RatingScaleMismatch as exc:
         out.records.clear()
         out.error = f"RatingScaleMismatch: {exc}"
@@ -472,3 +474,99 @@ async def _scroll(
             cfg.scroll_container_selector,
             "el => el.scrollTo(0, Math.max(0, el.scrollHeight - el.clientHeight - 200))",
         )
+
+
+# --- probe (`kreview scrape --probe`) ---------------------------------------------------
+
+PROBE_CHECKS = (
+    Check("review list", "scroll_container_selector", "no review section: not found", True),
+    Check("review cards", "item_selector", f"{FAILS} (MarkupChanged)", True),
+    Check("review id", "review_id_attribute", f"every card is rejected, {FAILS}", True),
+    Check("full text", "full_text_attribute", "the shown text is read (펼쳐보기 clicked)"),
+    Check("shown text", "text_selector", "cards without the full text are rejected"),
+    Check("cut texts (펼쳐보기)", "more_button_selector", "none on this page"),
+    Check("rating", "rating_selector", f"{FAILS} (MarkupChanged)", True),
+    Check("writer", "author_selector", "author_hash stored as null"),
+    Check("date", "date_selector", "written_at stored as null"),
+    Check("likes", "likes_selector", "likes stored as null"),
+    Check("spoiler mark", "spoiler_selector", "none on this page (or the mark changed)"),
+    Check("최신순 (newest first)", "recent_tab_selector", f"{FAILS} (MarkupChanged)", True),
+    Check("spoiler switch", "spoiler_switch_selector", "hidden spoiler texts are counted"),
+    Check("review count", "count_selector", "fine: the list is scrolled until it ends"),
+    Check("film id (os=)", "title_link_selector", "the search query stands in for the id"),
+)
+# Selectors only a browser evaluates (Playwright's :has-text and the like).
+BROWSER_KEYS = ("recent_tab_selector", "spoiler_switch_selector")
+ATTRIBUTE_KEYS = ("review_id_attribute", "full_text_attribute")
+
+
+def _found(tree: LexborHTMLParser, cards: list[LexborNode], key: str, value: str) -> list[str]:
+    if key in ATTRIBUTE_KEYS:
+        return [v for v in (c.attributes.get(value) for c in cards) if v]
+    if key == "item_selector":
+        return [c.attributes.get("class") or c.tag or "" for c in cards]
+    if key == "scroll_container_selector":
+        return ["found"] * len(tree.css(value))
+    if key in ("count_selector", "title_link_selector"):
+        nodes = tree.css(value)
+        return [n.attributes.get("href") or n.text(deep=True).strip() or "found" for n in nodes]
+    nodes = [c.css_first(value) for c in cards]
+    if key == "more_button_selector":  # every card has one; shown only on cut texts
+        nodes = [n for n in nodes if n is not None and not hidden_by_style(n)]
+    return [n.text(deep=True).strip() or "found" for n in nodes if n is not None]
+
+
+def probe_rows(
+    html: str, cfg: NaverConfig, max_share: float, browser_counts: dict[str, int]
+) -> list[ProbeRow]:
+    """Rows for a Naver search-result page. ``browser_counts``: matches of the selectors only
+    the browser can evaluate (:data:`BROWSER_KEYS`)."""
+    tree = LexborHTMLParser(html)
+    cards = tree.css(cfg.item_selector)
+    rows = []
+    for check in PROBE_CHECKS:
+        value = getattr(cfg, check.key)
+        if value is None:
+            continue  # switched off in the config
+        if check.key in BROWSER_KEYS:
+            found = ["found"] * browser_counts.get(check.key, 0)
+            # 최신순 matters only when there are cards to sort.
+            check = check if cards else replace(check, required=False)
+        else:
+            found = _found(tree, cards, check.key, value)
+        rows.append(probe_row(SOURCE, check, value, found))
+    return [_probe_verdicts(row, cards, cfg, max_share) for row in rows]
+
+
+def _probe_verdicts(
+    row: ProbeRow, cards: list[LexborNode], cfg: NaverConfig, max_share: float
+) -> ProbeRow:
+    """Rating and date rows say more than "matched": the scale check, unreadable dates."""
+    if row.key.endswith(".rating_selector") and row.matched:
+        raw = [r for r in (raw_rating(c, cfg) for c in cards) if r is not None]
+        verdict, ok = scale_verdict(raw, cfg.rating_scale, RATING_KEY, max_share)
+        return replace(row, verdict=verdict, ok=ok)
+    if row.key.endswith(".date_selector") and row.matched:
+        now = datetime.now(UTC)
+        for card in cards:
+            node = card.css_first(cfg.date_selector)
+            if node is None:
+                continue  # stored as null, as the scrape does
+            try:
+                parse_naver_date(node.text(deep=True), now)
+            except ValueError as exc:
+                return replace(row, verdict=f"{exc}: those cards are rejected", ok=False)
+    return row
+
+
+async def probe(fetcher: Fetcher, cfg: NaverConfig, entry: TitleEntry) -> ProbeReport:
+    """Every selector of the config checked on the title's search page (reads only)."""
+    url = search_url(cfg, entry)
+    async with fetcher.page(url) as ps:
+        counts = {}
+        for key in BROWSER_KEYS:
+            selector = getattr(cfg, key)
+            counts[key] = await ps.page.locator(selector).count() if selector else 0
+        html = await ps.page.content()
+    rows = probe_rows(html, cfg, fetcher.cfg.max_bad_rating_share, counts)
+    return ProbeReport(SOURCE, entry.label, url, rows)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urljoin
@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 from playwright.async_api import Error as PlaywrightError
 
 from etl.fetch import Fetcher, FetchError, MalformedPayload, PageSession, Refused
+from etl.probe import FAILS, Check, ProbeReport, ProbeRow, probe_row, scale_verdict
 from etl.scrape_config import WatchaConfig
 from etl.sources import (
     MarkupChanged,
@@ -42,6 +43,7 @@ from etl.sources import (
 from etl.titles import TitleEntry
 
 SOURCE = "watcha"
+RATING_KEY = "sources.watcha.rating_scale"
 KST = ZoneInfo("Asia/Seoul")
 
 MISSING: Any = object()  # a level absent in a payload (null is None)
@@ -322,7 +324,7 @@ async def _collect(
             out.ratings.add(value, cfg.rating_scale)
         out.ratings.check(
             SOURCE,
-            "sources.watcha.rating_scale",
+            RATING_KEY,
             cfg.rating_scale,
             fetcher.cfg.max_bad_rating_share,
         )
@@ -337,3 +339,98 @@ async def _collect(
 async def _cookies(ps: PageSession) -> dict[str, str]:
     """The cookies the browser holds for the page's URL."""
     return {c["name"]: c["value"] for c in await ps.page.context.cookies(ps.url)}
+
+
+# --- probe (`kreview scrape --probe`) ---------------------------------------------------
+
+PROBE_CHECKS = (
+    Check("comment id", "id_field", "every comment is rejected", True),
+    Check("text", "text_field", "every comment is rejected", True),
+    Check("rating", "rating_field", "every comment is rejected", True),
+    Check("writer", "author_field", "author_hash stored as null"),
+    Check("date", "date_field", "written_at stored as null"),
+    Check("likes", "likes_field", "likes stored as null"),
+    Check("spoiler", "spoiler_field", "spoiler stored as null"),
+    Check("improper", "improper_field", "improper comments are no longer told apart"),
+)
+
+
+def probe_comment_rows(payload: Any, cfg: WatchaConfig, max_share: float) -> list[ProbeRow]:
+    """Rows for one page of the comments API."""
+    items = dig(payload, cfg.list_field)
+    items = items if isinstance(items, list) else []
+    listed = Check("comments", "list_field", f"missing or empty: {FAILS}", True)
+    rows = [probe_row(SOURCE, listed, cfg.list_field, [f"{len(items)} comments"] if items else [])]
+    for check in PROBE_CHECKS:
+        path = getattr(cfg, check.key)
+        present = [v for v in (dig(i, path) for i in items) if v is not MISSING]
+        row = probe_row(SOURCE, check, path, [str(v) for v in present])
+        if check.key == "rating_field" and present:
+            numbers = [float(v) for v in present if isinstance(v, int | float)]
+            key = RATING_KEY
+            verdict, ok = scale_verdict(numbers, cfg.rating_scale, key, max_share)
+            unrated = sum(v is None for v in present)
+            row = replace(row, verdict=verdict + (f"; {unrated} unrated" if unrated else ""), ok=ok)
+        rows.append(row)
+    nxt = dig(payload, cfg.next_field)
+    paged = Check("next page", "next_field", "only the first page is read", True)
+    rows.append(probe_row(SOURCE, paged, cfg.next_field, [] if nxt is MISSING else [str(nxt)]))
+    return rows
+
+
+async def _device(ps: PageSession, cfg: WatchaConfig, rows: list[ProbeRow]) -> dict[str, str]:
+    """The API headers from the page's cookies; a row says whether the device cookie came."""
+    cookies = {c["name"]: c["value"] for c in await ps.page.context.cookies(ps.url)}
+    check = Check("device cookie", "device_cookie", f"not set by the site: every {FAILS}", True)
+    found = [cookies.get(cfg.device_cookie, "")][:1]
+    rows.append(probe_row(SOURCE, check, cfg.device_cookie, found))
+    return api_headers(cfg, cookies) if cookies.get(cfg.device_cookie) else {}
+
+
+async def _call(
+    fetcher: Fetcher, ps: PageSession, url: str, headers: dict[str, str], check: Check
+) -> tuple[Any, ProbeRow]:
+    try:
+        payload = await fetcher.page_json(ps, url, headers)
+    except FetchError as exc:
+        failed = replace(probe_row(SOURCE, check, url, []), matched=None)
+        return None, replace(failed, verdict=f"{exc}: every {FAILS}")
+    return payload, replace(probe_row(SOURCE, check, url, ["HTTP 200"]), matched=None)
+
+
+async def probe(fetcher: Fetcher, cfg: WatchaConfig, entry: TitleEntry) -> ProbeReport:
+    """The search and comments APIs called as the scrape calls them, every field checked
+    (reads only)."""
+    rows: list[ProbeRow] = []
+    url = session_page_url(cfg)
+    async with fetcher.page(url) as ps:
+        headers = await _device(ps, cfg, rows)
+        check = Check("search API", "search_path", f"every {FAILS}", True)
+        search, row = await _call(fetcher, ps, search_url(cfg, entry.name), headers, check)
+        rows.append(row)
+        if search is None:
+            return ProbeReport(SOURCE, entry.label, url, rows)
+        listed = Check("search results", "search_list_field", f"{FAILS} (MarkupChanged)", True)
+        try:
+            hits = parse_search(search, cfg)
+        except MarkupChanged as exc:
+            rows.append(
+                replace(probe_row(SOURCE, listed, cfg.search_list_field, []), verdict=str(exc))
+            )
+            return ProbeReport(SOURCE, entry.label, url, rows)
+        hit = pick_title(hits, entry)
+        found = [f"{h.title} ({h.year}) {h.content_id}" for h in hits]
+        row = probe_row(SOURCE, listed, cfg.search_list_field, found)
+        rows.append(row if hit else replace(row, verdict="no hit by this name and year", ok=False))
+        if hit is None:
+            return ProbeReport(SOURCE, entry.label, url, rows)
+        url = content_page_url(cfg, hit.content_id)
+        await fetcher.navigate(ps, url)
+        headers = await _device(ps, cfg, [])
+        check = Check("comments API", "comments_path", f"every {FAILS}", True)
+        page_url = comments_url(cfg, hit.content_id)
+        payload, row = await _call(fetcher, ps, page_url, headers, check)
+        rows.append(row)
+        if payload is not None:
+            rows += probe_comment_rows(payload, cfg, fetcher.cfg.max_bad_rating_share)
+    return ProbeReport(SOURCE, entry.label, url, rows)

@@ -1,4 +1,4 @@
-"""`kreview scrape`: collect Naver and Watcha Pedia reviews into raw Parquet."""
+"""`kreview scrape`: collect reviews from the sites in the source table into raw Parquet."""
 
 from __future__ import annotations
 
@@ -11,17 +11,16 @@ from rich.markup import escape
 from rich.table import Table
 
 from etl import scrape
+from etl.sources.table import ALL_SCOPE, NAMES
 from etl.titles import TitleEntry, title_id
 from jobs.app import app, console, state
 from jobs.config import AppConfig, ConfigError, load_config
 from jobs.exits import EXIT_FAILED, fail
 from jobs.runner import Run
 
-
-class SourceChoice(StrEnum):
-    naver = "naver"
-    watcha = "watcha"
-    all = "all"
+# --source: every source in the table, or all of them.
+SourceChoice = StrEnum("SourceChoice", {name: name for name in (*NAMES, ALL_SCOPE)})
+ALL_SOURCES = SourceChoice(ALL_SCOPE)
 
 
 @app.command("scrape")
@@ -29,7 +28,7 @@ def scrape_command(
     ctx: typer.Context,
     source: Annotated[
         SourceChoice, typer.Option("--source", help="Which site to collect from.")
-    ] = SourceChoice.all,
+    ] = ALL_SOURCES,
     titles: Annotated[
         Path | None,
         typer.Option("--titles", help="Titles list (name or name<TAB>year per line)."),
@@ -58,9 +57,9 @@ def scrape_command(
         "scrape.min_per_title": min_per_title,
         "scrape.max_per_title": max_per_title,
     }
-    if source is not SourceChoice.all:
-        overrides["sources.naver.enabled"] = source is SourceChoice.naver
-        overrides["sources.watcha.enabled"] = source is SourceChoice.watcha
+    if source != ALL_SCOPE:
+        for name in NAMES:
+            overrides[f"sources.{name}.enabled"] = source == name
     st = state(ctx)
     if probe is not None:
         # Read-only: no warehouse, no lock, no log file.
@@ -151,9 +150,9 @@ def _probe(cfg: AppConfig, name: str, year: int | None) -> None:
             f"scrape.chromium_path: no browser at {cfg.scrape.chromium_path} "
             "(install Chromium: `make system-deps`)"
         )
-    sources = [c for c in (cfg.sources.naver, cfg.sources.watcha) if c.enabled]
+    sources = [(n, getattr(cfg.sources, n)) for n in NAMES if getattr(cfg.sources, n).enabled]
     if not sources:
-        raise ConfigError("sources: every source is disabled; enable naver or watcha")
+        raise ConfigError(f"sources: every source is disabled; enable one of {', '.join(NAMES)}")
     entry = TitleEntry(title_id(name, year), name, year)
     reports = asyncio.run(probe(cfg.scrape, sources, entry, logging.getLogger("kreview.probe")))
     for report in reports:

@@ -29,6 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.catalog import CatalogBusy, CatalogMissing
 from core.warehouse import Warehouse
+from etl.sources.table import SCOPES
 from jobs.serve import titles
 from jobs.serve.batcher import BatcherClosed, MicroBatcher, QueueFull
 from jobs.serve.config import ServeConfig
@@ -196,7 +197,8 @@ def create_app(
     @v1.get("/titles", response_model=TitleList, summary="Titles with their scores")
     def list_titles(
         scope: Annotated[
-            Literal["all", "naver", "watcha"], Query(description="all sources or one")
+            Literal[SCOPES],  # type: ignore[valid-type]  # 'all' or a source of the table
+            Query(description="all sources or one"),
         ] = "all",
         q: Annotated[
             str, Query(max_length=200, pattern=NO_NUL, description="substring of the title")

@@ -1,4 +1,4 @@
--- title_scores: per title, overall (scope 'all') and per source (scope 'naver' / 'watcha').
+-- title_scores: per title, overall (scope 'all') and per source (scope = the source's name).
 -- Reads title_stats (sql/aggregates/title_stats.sql), which the views stage refreshes after
 -- every clean and score, so a single-title lookup touches one title's rows.
 -- bayes_score shrinks a title's mean 10×p_positive toward the mean of its scope with the

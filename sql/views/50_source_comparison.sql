@@ -1,19 +1,20 @@
--- source_comparison: the same title on Naver and Watcha side by side (one row per title that
--- has reviews from at least one source; a missing side is NULL).
+-- source_comparison: a title's figures per source, one row per (title, source) with scores,
+-- and how far that source's title score sits from the other sources' (their mean; NULL when
+-- the title has one source). Long, not one column per site: a new source adds rows, not
+-- columns, so this view names no site.
 CREATE OR REPLACE VIEW source_comparison AS
 SELECT
     title_id,
-    any_value(title) AS title,
-    max(n_reviews) FILTER (WHERE scope = 'naver') AS naver_n_reviews,
-    max(n_reviews) FILTER (WHERE scope = 'watcha') AS watcha_n_reviews,
-    max(mean_rating) FILTER (WHERE scope = 'naver') AS naver_mean_rating,
-    max(mean_rating) FILTER (WHERE scope = 'watcha') AS watcha_mean_rating,
-    max(share_positive) FILTER (WHERE scope = 'naver') AS naver_share_positive,
-    max(share_positive) FILTER (WHERE scope = 'watcha') AS watcha_share_positive,
-    max(title_score_0_10) FILTER (WHERE scope = 'naver') AS naver_title_score,
-    max(title_score_0_10) FILTER (WHERE scope = 'watcha') AS watcha_title_score,
-    max(title_score_0_10) FILTER (WHERE scope = 'naver')
-        - max(title_score_0_10) FILTER (WHERE scope = 'watcha') AS title_score_gap
+    title,
+    scope AS source,
+    n_reviews,
+    mean_rating,
+    share_positive,
+    title_score_0_10 AS title_score,
+    title_score_0_10 - (
+        (sum(title_score_0_10) OVER per_title - title_score_0_10)
+        / nullif(count(title_score_0_10) OVER per_title - 1, 0)
+    ) AS title_score_gap
 FROM title_scores
 WHERE scope <> 'all'
-GROUP BY title_id;
+WINDOW per_title AS (PARTITION BY title_id);

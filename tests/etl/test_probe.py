@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from etl.probe import ProbeReport, ProbeRow, naver_rows, scale_verdict, watcha_comment_rows
+from etl.probe import ProbeReport, ProbeRow, scale_verdict
 from etl.scrape_config import NaverConfig, ScrapeConfig, WatchaConfig
+from etl.sources.naver import probe_rows as naver_rows
+from etl.sources.watcha import probe_comment_rows as watcha_comment_rows
 from tests.etl.sources.conftest import changed_naver_page, fixture_json, fixture_text
 
 MAX_SHARE = ScrapeConfig().max_bad_rating_share

@@ -70,9 +70,13 @@ def test_title_clusters_daily_trend_and_source_comparison(con) -> None:
     assert c0["representative_text"] == "<b>r1</b> 리뷰" and c0["keywords"] == ["연기", "감동"]
     day1 = one(con, "SELECT * FROM daily_title_trend WHERE title_id = 't1' AND day = '2026-11-01'")
     assert day1["n_reviews"] == 2 and day1["title_score_0_10"] == pytest.approx(5.5)
-    cmp = one(con, "SELECT * FROM source_comparison WHERE title_id = 't1'")
-    assert cmp["naver_n_reviews"] == 3 and cmp["watcha_n_reviews"] == 1
+    naver = one(con, "SELECT * FROM source_comparison WHERE title_id = 't1' AND source = 'naver'")
+    watcha = one(con, "SELECT * FROM source_comparison WHERE title_id = 't1' AND source = 'watcha'")
+    assert naver["n_reviews"] == 3 and watcha["n_reviews"] == 1
     # naver signed 0.7, -0.5, 0.3 -> 0.1667 -> 5.833; watcha 0.5 -> 7.5
-    assert cmp["title_score_gap"] == pytest.approx((0.5 / 3 + 1) / 2 * 10 - 7.5)
-    t2 = one(con, "SELECT * FROM source_comparison WHERE title_id = 't2'")
-    assert t2["watcha_n_reviews"] is None
+    assert naver["title_score"] == pytest.approx((0.5 / 3 + 1) / 2 * 10)
+    assert naver["title_score_gap"] == pytest.approx((0.5 / 3 + 1) / 2 * 10 - 7.5)
+    assert watcha["title_score_gap"] == pytest.approx(-naver["title_score_gap"])
+    # t2 has Naver reviews only: one row, and no other source to compare with.
+    gap = one(con, "SELECT source, title_score_gap FROM source_comparison WHERE title_id = 't2'")
+    assert gap == {"source": "naver", "title_score_gap": None}

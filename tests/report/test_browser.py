@@ -192,12 +192,18 @@ def test_title_page_numbers_equal_the_views(built: ReportResult, tab: Tab) -> No
     assert [(r[1]["text"], r[3]["text"], r[4]["text"]) for r in rows] == [
         (fmt(c["size"]), c["representative_text"], ", ".join(c["keywords"])) for c in clusters
     ]
-    src = view(built, "SELECT * FROM source_comparison WHERE title_id = 't1'")[0]
+    src = {
+        r["source"]: r for r in view(built, "SELECT * FROM source_comparison WHERE title_id = 't1'")
+    }
     rows = {r[0]["text"]: r for r in cells(page, "#sources")}
-    same(rows["reviews"][1], src["naver_n_reviews"])
-    same(rows["reviews"][2], src["watcha_n_reviews"])
-    same(rows["title score 0–10"][1], src["naver_title_score"])
-    same(rows["title score gap (Naver − Watcha)"][1], src["title_score_gap"])
+    same(rows["reviews"][1], src["naver"]["n_reviews"])
+    same(rows["reviews"][2], src["watcha"]["n_reviews"])
+    same(rows["title score 0–10"][1], src["naver"]["title_score"])
+    gap = "title score gap (vs the other sources)"
+    same(rows[gap][1], src["naver"]["title_score_gap"])
+    same(rows[gap][2], src["watcha"]["title_score_gap"])
+    # Two sources: each one's gap is the other's, negated.
+    assert src["naver"]["title_score_gap"] == -src["watcha"]["title_score_gap"]
     assert tab.left_machine() == [] and tab.errors == []
 
 
