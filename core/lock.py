@@ -48,19 +48,6 @@ def read_holder(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def is_locked(path: Path) -> bool:
-    """True if some process holds the lock now (probes without keeping it)."""
-    if not path.exists():
-        return False
-    with path.open("a+") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(fh, fcntl.LOCK_UN)
-        return False
-
-
 @contextmanager
 def writer_lock(path: Path, command: str, run_id: str | None = None) -> Iterator[dict[str, Any]]:
     """Hold the writer lock for the block, or raise :class:`WarehouseLocked` at once."""

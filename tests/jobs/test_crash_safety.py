@@ -36,11 +36,11 @@ from polars.testing import assert_frame_equal
 
 from core import ledger
 from core.catalog import open_reader
-from core.lock import is_locked
 from core.warehouse import Warehouse
 from etl.export import verify_manifest
 from jobs.config import load_config
 from tests.etl.rawdata import T0, record, write_raw
+from tests.jobs.conftest import lock_is_held
 from tests.jobs.killpoints import ENV, KillPoint
 from tests.models.scoring_fixture import train_joint
 from tests.models.tiny_tasks import FILLER, NEGATIVE, POSITIVE
@@ -303,7 +303,7 @@ def assert_same_outcome(root: Path, template: Path, baseline: dict[str, Any]) ->
         runs = ledger.last_runs(con, limit=50)
     assert runs[0]["status"] == ledger.SUCCEEDED
     assert all(r["status"] != ledger.RUNNING for r in runs)
-    assert not is_locked(Warehouse(root).lock_file)
+    assert not lock_is_held(Warehouse(root).lock_file)
 
 
 # ----------------------------------------------------------------------------- the test

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from core.lock import WarehouseLocked, is_locked, writer_lock
+from core.lock import WarehouseLocked, writer_lock
 from core.warehouse import Warehouse
 from jobs.config import AppConfig
+from tests.jobs.conftest import lock_is_held
 
 
 def _hold(lock: Path, seconds: float = 600) -> subprocess.Popen[str]:
@@ -36,7 +37,7 @@ def test_second_writer_is_refused_and_told_who_holds_it(tmp_path: Path) -> None:
     lock = tmp_path / ".kreview.lock"
     proc = _hold(lock)
     try:
-        assert is_locked(lock)
+        assert lock_is_held(lock)
         with pytest.raises(WarehouseLocked) as info, writer_lock(lock, "clean"):
             pass
         msg = str(info.value)
@@ -51,7 +52,7 @@ def test_lock_freed_when_holder_is_killed(tmp_path: Path) -> None:
     proc = _hold(lock)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert not is_locked(lock)
+    assert not lock_is_held(lock)
     with writer_lock(lock, "clean") as holder:
         assert holder["pid"] == os.getpid()
 
@@ -60,7 +61,7 @@ def test_lock_released_after_block(tmp_path: Path) -> None:
     lock = tmp_path / ".kreview.lock"
     with writer_lock(lock, "a"):
         pass
-    assert not is_locked(lock)
+    assert not lock_is_held(lock)
     with writer_lock(lock, "b") as holder:
         assert holder["command"] == "b"
 

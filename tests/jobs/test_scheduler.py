@@ -26,7 +26,6 @@ import pytest
 
 from core import ledger
 from core.catalog import open_reader, open_writer
-from core.lock import is_locked
 from core.logs import setup_logging
 from core.warehouse import Warehouse
 from jobs.config import AppConfig, ConfigError, load_config
@@ -42,6 +41,7 @@ from jobs.scheduler import (
     check_catch_up,
     refresh_models,
 )
+from tests.jobs.conftest import lock_is_held
 
 REPO = Path(__file__).resolve().parents[2]
 EVERY_SECOND = "* * * * * *"
@@ -412,4 +412,4 @@ def test_sigterm_interrupts_the_child_and_exits_cleanly(tmp_path: Path, clean_en
     assert finished["status"] == ledger.INTERRUPTED
     assert finished["run_id"] == runs[0]["run_id"] == (marks / "started").read_text()
     assert log[-1]["event"] == "scheduler_stopped"
-    assert not is_locked(wh.lock_file) and not is_locked(root / SCHEDULE_LOCK_NAME)
+    assert not lock_is_held(wh.lock_file) and not lock_is_held(root / SCHEDULE_LOCK_NAME)
