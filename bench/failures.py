@@ -20,9 +20,9 @@ import polars as pl
 from bench.corpus import read_nsmc_test
 from core.warehouse import Warehouse
 from etl.normalize import normalize_frame
-from models.bundle import load_current
-from models.registry import Registry
-from models.score import score_texts
+from models.registry.bundle import load_current
+from models.registry.store import Registry
+from models.scoring.batch import score_texts
 
 # Words that read as negative but often praise a genre (horror, thriller, melodrama).
 GENRE_WORDS = "무섭|무서|공포|소름|잔인|섬뜩|슬프|슬퍼|눈물|울었|울면서|펑펑"

@@ -17,11 +17,11 @@ from pathlib import Path
 
 from bench.corpus import DATA
 from core.warehouse import Warehouse
-from models.bundle import load_current
 from models.data import read_klue_sts, read_kote, read_nsmc
 from models.inference import metrics_for, predict_examples
-from models.registry import Registry
-from models.score import quantize_int8
+from models.registry.bundle import load_current
+from models.registry.store import Registry
+from models.scoring.batch import quantize_int8
 
 SETS = {
     "sentiment": (read_nsmc, DATA / "nsmc" / "ratings_test.txt.gz"),

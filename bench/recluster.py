@@ -26,7 +26,7 @@ from core.warehouse import Warehouse
 from etl import clean
 from jobs.config import load_config
 from jobs.runner import Run
-from models.recluster import recluster, stale_titles
+from models.scoring.recluster import recluster, stale_titles
 
 VERSION = "bench-similarity"
 
@@ -100,7 +100,7 @@ def main() -> None:
         shutil.copytree(work / "src", work / "per_title")
         shutil.copytree(work / "src", work / "batched")
         # kiwipiepy loads once per process (~1 s): warm it outside both timings
-        from models.keywords import nouns
+        from models.scoring.keywords import nouns
 
         nouns(["영화 배우 연기"])
         base_s, n_titles, base_n = timed(work / "per_title", 1, args.read_titles)

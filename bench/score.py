@@ -41,8 +41,8 @@ from bench.corpus import read_nsmc_test
 from core.warehouse import Warehouse
 from jobs.config import AppConfig, load_config
 from models.config import TASKS, ScoringConfig
-from models.predict import normalize_many
-from models.score import load_models, quantize_int8, score_texts
+from models.scoring.batch import load_models, quantize_int8, score_texts
+from models.scoring.predict import normalize_many
 
 
 def naive(models, texts: list[str]) -> float:
@@ -113,11 +113,11 @@ def probe_chunks(root: Path, chunks: int, chunk_rows: int) -> None:
     """Child: score ``chunks`` chunks of the warehouse at ``root``; print JSON (RSS after
     loading the models, reviews scored). The parent reads this process's peak RSS."""
     from core.catalog import open_writer
-    from models import score
+    from models.scoring import batch, local_engine
 
     cfg = bench_cfg(root, chunk_rows)
     wh = Warehouse(root)
-    models = score.load_models(wh.models_dir, cfg.scoring)
+    models = batch.load_models(wh.models_dir, cfg.scoring)
     after_models = current_rss_mb()
     load_peak = rss_mb()  # loading (and merging) the weights peaks above what scoring needs
     seen = {"n": 0, "rows": 0}
@@ -133,7 +133,7 @@ def probe_chunks(root: Path, chunks: int, chunk_rows: int) -> None:
 
     # Stopping after `chunks` chunks is the point of the probe.
     with open_writer(wh) as con, contextlib.suppress(Stop):
-        score.score_pending(con, models, cfg.scoring, "bench", on_chunk)
+        local_engine.score_pending(con, models, cfg.scoring, "bench", on_chunk)
     print(
         json.dumps(
             {
@@ -149,7 +149,7 @@ def probe_chunks(root: Path, chunks: int, chunk_rows: int) -> None:
 def run_stage(root: Path, engine: str, chunk_rows: int, ray_actors: int) -> None:
     """Child: the whole score stage with ``engine``; print JSON of its result."""
     from jobs.runner import Run
-    from models import score
+    from models.scoring import score
 
     cfg = bench_cfg(
         root,

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from bench.corpus import read_pool
-from models.predict import predict_records
+from models.scoring.predict import predict_records
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -41,7 +41,7 @@ def corpus(n: int) -> list[str]:
 
 
 def offline(models_dir: Path, texts: list[str], batch_size: int) -> tuple[float, list[dict]]:
-    from models.bundle import load_current
+    from models.registry.bundle import load_current
 
     models = load_current(models_dir, device="cpu")
     list(predict_records(models, texts[:64], batch_size=batch_size))  # warm-up

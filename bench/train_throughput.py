@@ -30,11 +30,11 @@ import torch
 
 from bench.corpus import DATA
 from models.adapters import AdapterConfig
+from models.base.encoder import registry_base_dir, resolve_base
 from models.config import DEFAULT_BASE, DEFAULT_LORA_TARGETS
 from models.data import read_nsmc
-from models.encoder import registry_base_dir, resolve_base
-from models.network import build_network, tokenize_examples
-from models.train import Hyper, _optimizer, epoch_groups
+from models.training.network import build_network, tokenize_examples
+from models.training.train import Hyper, _optimizer, epoch_groups
 
 LORA16 = AdapterConfig("lora", 16, 32.0, 0.0, DEFAULT_LORA_TARGETS)
 # name -> (adapter, lr, autocast dtype or None for fp32)

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CATALOG_NAME = "kreview.duckdb"
+# A copy of the catalog for analysts, republished after each successful run (core.catalog).
+READ_COPY_NAME = "kreview-read.duckdb"
 
 
 @dataclass(frozen=True)
@@ -15,6 +17,11 @@ class Warehouse:
     @property
     def catalog(self) -> Path:
         return self.root / CATALOG_NAME
+
+    @property
+    def read_copy(self) -> Path:
+        """The read-only copy analysts open, so that their sessions never hold the catalog."""
+        return self.root / READ_COPY_NAME
 
     @property
     def raw_dir(self) -> Path:

@@ -24,7 +24,7 @@ from core.digest import sha256_file
 from core.stage import StageContext, StageResult
 from core.warehouse import Warehouse
 from etl.export_config import ExportConfig
-from etl.snapshots import point_latest, prune
+from etl.snapshots import EXPORT, mark_snapshot, point_latest, prune
 from etl.views import create_views
 
 CONTRACT_VERSION = "2.0"  # 2.0: source_comparison is long (one row per title and source)
@@ -134,6 +134,7 @@ def write_export(
         }
         text = json.dumps(manifest, ensure_ascii=False, indent=2)
         atomic_write_text(tmp / MANIFEST, text)
+        mark_snapshot(tmp, EXPORT, run_id)
         tmp.rename(final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -206,7 +207,7 @@ def run(ctx: StageContext[ExportConfig], since: date | None = None) -> StageResu
     with open_writer(ctx.wh) as con:
         create_views(con)
         result = write_export(con, out_dir, ctx.run_id, since, cfg.compression)
-    pruned = prune(out_dir, cfg.keep)
+    pruned = prune(out_dir, cfg.keep, EXPORT, result.path)
     rows = sum(ds["rows"] for ds in result.manifest["datasets"].values())
     return StageResult(
         rows_in=rows,
@@ -214,6 +215,7 @@ def run(ctx: StageContext[ExportConfig], since: date | None = None) -> StageResu
         details={
             "path": str(result.path),
             "pruned": len(pruned),
+            "prune_left_alone": len(pruned.left_alone),
             "reviews": result.manifest["datasets"]["scored_reviews"]["rows"],
         },
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from types import TracebackType
 
 from core import ledger
-from core.catalog import open_writer
+from core.catalog import open_writer, publish_read_copy
 from core.lock import writer_lock
 from core.logs import stage_logger
 from core.stage import Stage, StageContext, StageResult
@@ -70,6 +70,8 @@ class Run:
                 status, error = ledger.FAILED, _error_text(exc)
             with open_writer(self.wh) as con:
                 ledger.finish_run(con, self.run_id, status, error)
+            if exc is None:
+                publish_read_copy(self.wh)  # the analysts' copy (README: Querying)
         finally:
             self._lock.__exit__(exc_type, exc, tb)
 

@@ -54,7 +54,7 @@ from core.warehouse import Warehouse
 from jobs.exits import EXIT_BUSY
 from jobs.pipeline import RUN_COMMAND
 from jobs.schedule_config import ScheduleConfig, cron_trigger
-from models.registry import Registry
+from models.registry.store import Registry
 
 SCHEDULE_LOCK_NAME = ".kreview.schedule.lock"
 STAGE = "schedule"

@@ -30,7 +30,7 @@ STAGE_TABLE: dict[str, StageSpec] = {
         "etl.scrape", lambda c: ScrapeStageConfig(scrape=c.scrape, sources=c.sources)
     ),
     "clean": StageSpec("etl.clean", lambda c: c.clean),
-    "score": StageSpec("models.score", lambda c: c.scoring),
+    "score": StageSpec("models.scoring.score", lambda c: c.scoring),
     "views": StageSpec("etl.views", lambda c: None),
     "export": StageSpec("etl.export", lambda c: c.export),
     "report": StageSpec("etl.report.build", lambda c: c.report),

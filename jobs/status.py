@@ -10,7 +10,7 @@ import duckdb
 import pyarrow.parquet as pq
 
 from core import ledger
-from core.catalog import open_reader
+from core.catalog import open_reader, storage_version
 from core.sqlfiles import read_sql
 from core.warehouse import Warehouse
 
@@ -37,6 +37,8 @@ class WarehouseStatus:
     # Per source: its latest scrape's titles by outcome, and the selector its structural
     # failures (changed markup, wrong scale, refused client) name most.
     selectors: list[dict[str, Any]]
+    # DuckDB's storage version of the catalog file (core.catalog.STORAGE_VERSION once written).
+    storage_version: str | None = None
 
 
 def raw_summary(raw_dir: Path) -> RawSummary:
@@ -63,7 +65,7 @@ def collect(wh: Warehouse, wait_s: float = 5.0) -> WarehouseStatus:
         return WarehouseStatus(wh.root, False, None, raw, {}, [], [], [])
     with open_reader(wh, wait_s) as con:
         tables = _tables(con)
-        version = None
+        version, storage = None, storage_version(con)
         if "schema_version" in tables:
             row = con.execute("SELECT max(version) FROM schema_version").fetchone()
             version = row[0] if row else None
@@ -86,7 +88,7 @@ def collect(wh: Warehouse, wait_s: float = 5.0) -> WarehouseStatus:
         selectors = []
         if "scrape_titles" in tables:
             selectors = _dicts(con.execute(read_sql("status/selector_health.sql")))
-    return WarehouseStatus(wh.root, True, version, raw, layers, runs, models, selectors)
+    return WarehouseStatus(wh.root, True, version, raw, layers, runs, models, selectors, storage)
 
 
 def _dicts(cur: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:

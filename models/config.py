@@ -151,6 +151,7 @@ class ScoringConfig(Frozen):
     # whole embeddings table each time).
     cluster_read_titles: int = Field(default=256, ge=1)
     # local: this process scores. ray: Ray Data actors score Parquet partitions of the pending
-    # reviews (models/score_ray.py); the same numbers, for corpora that outgrow one machine.
+    # reviews (models/scoring/ray_engine.py); the same numbers, for corpora that outgrow one
+    # machine.
     engine: Literal["local", "ray"] = "local"
     ray: RayConfig = RayConfig()

@@ -38,7 +38,7 @@ from etl.report.queries import (
     page_title_ids,
     select_titles,
 )
-from etl.snapshots import point_latest, prune
+from etl.snapshots import REPORT, mark_snapshot, point_latest, prune
 
 TMP_PREFIX = ".tmp-"
 
@@ -210,6 +210,7 @@ def write_report(
         )
         size = _size(tmp)
         final = out_dir / data.run.run_id
+        mark_snapshot(tmp, REPORT, data.run.run_id)
         _swap_in(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -232,7 +233,7 @@ def build_report(
     data = read_report_data(wh, cfg, run_id, read_wait_s, titles)
     out_dir = cfg.out_dir or wh.reports_dir
     result = write_report(data, cfg, wh.models_dir, out_dir, show_progress)
-    prune(out_dir, cfg.keep)
+    prune(out_dir, cfg.keep, REPORT, result.path)
     return result
 
 
@@ -244,7 +245,7 @@ def run(ctx: StageContext[ReportConfig]) -> StageResult:
     read_s = time.perf_counter() - started
     out_dir = cfg.out_dir or ctx.wh.reports_dir
     result = write_report(data, cfg, ctx.wh.models_dir, out_dir, ctx.show_progress)
-    pruned = prune(out_dir, cfg.keep)
+    pruned = prune(out_dir, cfg.keep, REPORT, result.path)
     return StageResult(
         rows_in=result.titles,
         rows_out=result.pages,
@@ -255,6 +256,7 @@ def run(ctx: StageContext[ReportConfig]) -> StageResult:
             "plots": result.plots,
             "bytes": result.bytes,
             "pruned": len(pruned),
+            "prune_left_alone": len(pruned.left_alone),
             "seconds": round(time.perf_counter() - started, 2),
             "read_s": round(read_s, 2),
             **{f"{k}_s": round(v, 2) for k, v in result.seconds.items()},

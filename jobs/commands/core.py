@@ -25,7 +25,10 @@ def status(ctx: typer.Context) -> None:
     if not st.catalog_exists:
         console.print("catalog: none yet (run `kreview init` or any stage)")
     else:
-        console.print(f"catalog: {wh.catalog} (schema version {st.schema_version})")
+        console.print(
+            f"catalog: {wh.catalog} (schema version {st.schema_version}, "
+            f"DuckDB storage {st.storage_version or 'unknown'})"
+        )
     layers = Table(title="rows per layer", title_justify="left")
     layers.add_column("layer")
     layers.add_column("rows", justify="right")

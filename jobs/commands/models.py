@@ -13,21 +13,21 @@ from core.warehouse import Warehouse
 from jobs.app import console, models_app, state
 from jobs.commands.train import headline
 from jobs.exits import EXIT_BUSY, EXIT_FAILED, fail
-from models.base_store import BaseMismatch, BaseUnavailable, registry_base_dir
-from models.bootstrap import (
+from models.base.bootstrap import (
     ChecksumError,
     MissingDependencyError,
     VerificationError,
     bootstrap_base,
     verify_checksums,
 )
+from models.base.store import BaseMismatch, BaseUnavailable, registry_base_dir
 from models.config import DEFAULT_BASE
-from models.registry import Registry, RegistryError, VersionInfo
+from models.registry.store import Registry, RegistryError, VersionInfo
 
 
 def sync_catalog(wh: Warehouse, registry: Registry, command: str) -> tuple[bool, str]:
-    # models.workflow imports the training stack (torch, ~1 s): only when a command runs.
-    from models.workflow import sync_catalog as sync
+    # models.training.workflow imports the training stack (torch, ~1 s): only when a command runs.
+    from models.training.workflow import sync_catalog as sync
 
     return sync(wh, registry, command)
 
@@ -89,7 +89,7 @@ def bootstrap(
         )
         table.add_row("time", f"{res.seconds:.1f} s")
         console.print(table)
-    from models.defaults import install_defaults
+    from models.registry.defaults import install_defaults
 
     installed = install_defaults(registry)
     if installed.copied:
@@ -203,7 +203,7 @@ def promote(
     """Make a version current for its tasks if it beats the current one on the same held-out set."""
     cfg = state(ctx).config()
     wh = Warehouse(cfg.warehouse.root)
-    from models.workflow import make_reevaluator
+    from models.training.workflow import make_reevaluator
 
     registry = Registry(wh.models_dir)
     reevaluate = make_reevaluator(registry, wh, {}, device=cfg.scoring.device, batch=64)
@@ -285,7 +285,7 @@ def refit_head(
     CPU) where a joint run left a small task's head underfit.
     """
     from models.data import DataError
-    from models.refit import REFITTABLE, RefitSettings, refit_heads
+    from models.training.refit import REFITTABLE, RefitSettings, refit_heads
 
     def pairs(option: str, specs: list[str]) -> dict[str, str]:
         out: dict[str, str] = {}

@@ -40,13 +40,13 @@ def score(
         }
     )
     if cfg.scoring.engine == "ray":
-        from models.score_ray import RayMissing, require_ray
+        from models.scoring.ray_engine import RayMissing, require_ray
 
         try:
             require_ray()
         except RayMissing as exc:
             raise fail(str(exc)) from None
-    from models import score as score_stage  # torch loads only when scoring
+    from models.scoring import score as score_stage  # torch loads only when scoring
 
     with Run(cfg, "score", show_progress=not st.quiet) as run:
         run.stage("score", score_stage.run)
@@ -79,8 +79,8 @@ def predict(
     if not texts:
         raise fail("no texts to score (empty input)")
     from core.warehouse import Warehouse
-    from models.predict import predict_records
-    from models.score import load_models
+    from models.scoring.batch import load_models
+    from models.scoring.predict import predict_records
 
     models = load_models(Warehouse(cfg.warehouse.root).models_dir, cfg.scoring)
     for rec in predict_records(
@@ -120,8 +120,8 @@ def similarity(
     if not todo:
         raise typer.BadParameter("give two sentences or --pairs FILE")
     from core.warehouse import Warehouse
-    from models.predict import similarity_records
-    from models.score import load_models
+    from models.scoring.batch import load_models
+    from models.scoring.predict import similarity_records
 
     models = load_models(Warehouse(cfg.warehouse.root).models_dir, cfg.scoring)
     for rec in similarity_records(models, todo, batch_size=cfg.scoring.batch_size):

@@ -42,8 +42,8 @@ def serve_command(
     except ExposureError as exc:
         raise ConfigError(str(exc)) from None
     from jobs.serve.app import create_app
-    from models.bundle import describe
-    from models.score import load_models
+    from models.registry.bundle import describe
+    from models.scoring.batch import load_models
 
     wh = Warehouse(cfg.warehouse.root)
     models = load_models(wh.models_dir, cfg.scoring)

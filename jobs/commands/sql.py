@@ -5,10 +5,10 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from datetime import date, datetime
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -18,7 +18,8 @@ from core.warehouse import Warehouse
 from etl import export as export_stage
 from etl import views as views_stage
 from etl.datatests import run_tests
-from etl.query import WriteRefused, check_read_only
+from etl.query import QueryFailed, QueryRefused, check_read_only, json_rows, json_values
+from etl.query import run as run_query
 from etl.snapshots import LATEST
 from jobs.app import app, console, state
 from jobs.exits import EXIT_FAILED, error_line, fail
@@ -60,34 +61,35 @@ def check(ctx: typer.Context) -> None:
     raise typer.Exit(EXIT_FAILED)
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return value.hex()
-    return value
-
-
 @app.command()
 def query(
     ctx: typer.Context,
-    sql: Annotated[str, typer.Argument(help="DuckDB SQL; only reading statements are allowed.")],
+    sql: Annotated[
+        str,
+        typer.Argument(
+            help="One DuckDB statement that only reads the catalog (its tables and views); "
+            "files, Parquet exports included, are out of reach (read those with duckdb or "
+            "Polars directly)."
+        ),
+    ],
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file.")] = None,
     limit: Annotated[int, typer.Option(help="Rows shown in table format.")] = 50,
 ) -> None:
-    """Ad-hoc SQL over the warehouse on a read-only connection."""
+    """Ad-hoc SQL over the catalog on a read-only, sandboxed connection (no file access)."""
     cfg = state(ctx).config()
     try:
-        statements = check_read_only(sql)
-    except WriteRefused as exc:
+        [statement] = check_read_only(sql)
+    except QueryRefused as exc:
         raise fail(str(exc)) from None
     if fmt is Format.parquet and out is None:
         raise fail("--format parquet needs --out FILE")
-    with open_reader(Warehouse(cfg.warehouse.root), cfg.warehouse.read_wait_s) as con:
-        for stmt in statements[:-1]:
-            con.execute(stmt)
-        arrow = con.sql(statements[-1]).to_arrow_table()
+    wh = Warehouse(cfg.warehouse.root)
+    with open_reader(wh, cfg.warehouse.read_wait_s, sandbox=True) as con:
+        try:
+            arrow = run_query(con, statement)
+        except QueryFailed as exc:
+            raise fail(f"query: {exc}") from None
     if fmt is Format.parquet:
         import pyarrow.parquet as pq
 
@@ -95,8 +97,8 @@ def query(
         pq.write_table(arrow, out)
         console.print(f"wrote {arrow.num_rows:,} rows to {out}")
         return
-    rows = arrow.to_pylist()
     if fmt is Format.table:
+        rows = arrow.to_pylist()
         table = Table(
             caption=f"{arrow.num_rows:,} rows"
             + (f", first {limit} shown" if arrow.num_rows > limit else "")
@@ -112,12 +114,14 @@ def query(
         if fmt is Format.csv:
             writer = csv.writer(fh)
             writer.writerow(arrow.column_names)
-            writer.writerows([[_jsonable(v) for v in r.values()] for r in rows])
-        else:
-            for r in rows:
-                fh.write(
-                    json.dumps({k: _jsonable(v) for k, v in r.items()}, ensure_ascii=False) + "\n"
+            for values in json_values(arrow):
+                writer.writerow(
+                    json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else v
+                    for v in values
                 )
+        else:
+            for r in json_rows(arrow):
+                fh.write(json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n")
     finally:
         if out:
             fh.close()

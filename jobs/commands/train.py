@@ -19,13 +19,13 @@ from rich.table import Table
 from core.warehouse import Warehouse
 from jobs.app import app, console, state
 from jobs.exits import fail
-from models.base_store import BaseMismatch, BaseUnavailable, UnsafeWeights
+from models.base.store import BaseMismatch, BaseUnavailable, UnsafeWeights
 from models.config import JOINT, KINDS, TASKS, parse_repeats
 from models.data import DataError
-from models.registry import RegistryError
+from models.registry.store import RegistryError
 
 if TYPE_CHECKING:
-    from models.workflow import TrainOutcome
+    from models.training.workflow import TrainOutcome
 
 # torch and the training stack are imported inside train_command: every other kreview command
 # (status, query, ...) loads this module and would pay ~1 s for them.
@@ -227,9 +227,9 @@ def train_command(
 ) -> None:
     """Train a task model (LoRA or full fine-tuning), evaluate it, register it, maybe promote it."""
     from models.adapters import AdapterConfig, AdapterError
-    from models.train import Hyper, LoopSettings
-    from models.warm_start import WarmStartError
-    from models.workflow import TrainRequest, run_training
+    from models.training.train import Hyper, LoopSettings
+    from models.training.warm_start import WarmStartError
+    from models.training.workflow import TrainRequest, run_training
 
     st = state(ctx)
     t = "models.train."
@@ -260,7 +260,7 @@ def train_command(
     )
     mc, tc = cfg.models, cfg.models.train
     if tc.mixed_precision == "fp16":
-        from models.encoder import pick_device
+        from models.base.encoder import pick_device
 
         # known now, not after minutes of reading data: the device decides what fp16 means
         try:

@@ -44,9 +44,9 @@ from jobs.serve.schemas import (
     TitleList,
     request_models,
 )
-from models.bundle import LoadedModels
 from models.config import ScoringConfig
-from models.predict import predict_records, similarity_records
+from models.registry.bundle import LoadedModels
+from models.scoring.predict import predict_records, similarity_records
 
 log = logging.getLogger("kreview.serve")
 API_KEY_HEADER = "X-API-Key"

@@ -1,6 +1,6 @@
 """Run `kreview` and SIGKILL it at a deterministic point (the crash-safety test's launcher).
 
-    KREVIEW_TEST_KILL_AT='{"func": "models.score:_write_chunk", "event": "return", "n": 2}' \\
+    KREVIEW_TEST_KILL_AT='{"func": "models.scoring.batch:write_chunk", "n": 2}' \\
         python -m tests.jobs.killpoints run --from clean
 
 The process kills itself (SIGKILL: no handler, no ``finally``, no rollback in Python) at the

@@ -62,8 +62,8 @@ SCENARIOS: dict[str, list[KillPoint]] = {
     ],
     "score": [
         # in the first chunk's transaction: scores inserted, embeddings not yet
-        KillPoint("models.score:_insert", "return", 1),
-        KillPoint("models.score:_write_chunk", "return", 2),  # two chunks committed
+        KillPoint("models.scoring.batch:_insert", "return", 1),
+        KillPoint("models.scoring.batch:write_chunk", "return", 2),  # two chunks committed
         # in a title batch's recluster transaction: old clusters and members deleted, the new
         # ones not yet inserted (before the third statement of replace_clusters.sql, whose
         # parameter names run_script sorts first)
@@ -72,10 +72,10 @@ SCENARIOS: dict[str, list[KillPoint]] = {
             "c_call",
             3,
             c_name="sorted",
-            callers=("models.recluster:write_clusters",),
+            callers=("models.scoring.recluster:write_clusters",),
         ),
         # two title batches (of one title each, CLUSTER_READ_TITLES) reclustered and committed
-        KillPoint("models.recluster:write_clusters", "return", 2),
+        KillPoint("models.scoring.recluster:write_clusters", "return", 2),
     ],
     "views": [
         # in the views stage's own transaction: two views replaced, the third not yet

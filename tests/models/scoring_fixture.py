@@ -38,7 +38,7 @@ def write_kote44(path: Path, n: int, seed: int) -> Path:
 
 def train_joint(cfg: AppConfig, data_root: Path) -> str:
     """Train and register a tiny joint model in ``cfg``'s warehouse; returns its version."""
-    from models.workflow import run_training
+    from models.training.workflow import run_training
 
     base = write_tiny_base(data_root / "tiny-bert")
     (data_root / "nsmc").mkdir(parents=True, exist_ok=True)

@@ -18,8 +18,8 @@ from models.adapters import (
     merge_lora,
     trainable_parameters,
 )
+from models.base.encoder import Encoder, load_backbone, resolve_base
 from models.config import DEFAULT_LORA_TARGETS
-from models.encoder import Encoder, load_backbone, resolve_base
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

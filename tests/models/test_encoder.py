@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from models.config import DEFAULT_BASE
-from models.encoder import (
+from models.base.encoder import (
     BaseUnavailable,
     load_backbone,
     mean_pool,
@@ -19,6 +18,7 @@ from models.encoder import (
     resolve_recorded,
     weights_sha256,
 )
+from models.config import DEFAULT_BASE
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -70,7 +70,7 @@ def test_mean_pool_ignores_padding() -> None:
 def test_backbone_uses_sdpa_and_padding_does_not_change_embeddings(
     tiny_base: Path, tmp_path: Path
 ) -> None:
-    from models.encoder import Encoder
+    from models.base.encoder import Encoder
 
     model, tok = load_backbone(resolve_base(str(tiny_base), tmp_path), dropout=False)
     assert model.config._attn_implementation == "sdpa"

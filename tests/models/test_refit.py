@@ -1,4 +1,4 @@
-"""Head refit (models/refit.py, `kreview models refit-head`) on tiny joint models."""
+"""Head refit (models/training/refit.py, `kreview models refit-head`) on tiny joint models."""
 
 from __future__ import annotations
 
@@ -16,12 +16,12 @@ import jobs.cli  # noqa: F401  (registers every command module)
 from core.warehouse import Warehouse
 from jobs.app import app
 from jobs.config import AppConfig
-from models.bundle import load_version
 from models.data import Examples
 from models.heads import ClassifierHead
-from models.refit import RefitSettings, fit_head, refit_heads
-from models.registry import Registry
-from models.workflow import run_training
+from models.registry.bundle import load_version
+from models.registry.store import Registry
+from models.training.refit import RefitSettings, fit_head, refit_heads
+from models.training.workflow import run_training
 from tests.models.tiny_tasks import fast_request
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -14,12 +14,12 @@ from safetensors.torch import load_file, save_file
 from core.catalog import open_reader
 from core.warehouse import Warehouse
 from jobs.config import AppConfig
-from models.bundle import load_current, load_version
+from models.base.encoder import BaseMismatch, UnsafeWeights, resolve_base, weights_sha256
 from models.data import read_klue_sts, read_kote, read_nsmc
-from models.encoder import BaseMismatch, UnsafeWeights, resolve_base, weights_sha256
 from models.inference import predict_examples
-from models.registry import ArtifactCorrupt, Registry, UnsafeArtifact
-from models.workflow import run_training
+from models.registry.bundle import load_current, load_version
+from models.registry.store import ArtifactCorrupt, Registry, UnsafeArtifact
+from models.training.workflow import run_training
 from tests.models.tiny_tasks import fast_request, write_tiny_base
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

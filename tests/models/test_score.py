@@ -11,8 +11,8 @@ from core.warehouse import Warehouse
 from etl import clean
 from jobs.config import AppConfig, load_config
 from jobs.runner import Run, StageFailed
-from models import recluster, score
-from models.bootstrap import ChecksumError
+from models.base.bootstrap import ChecksumError
+from models.scoring import batch, emotion_math, recluster, score
 from tests.etl.rawdata import record, write_raw
 from tests.models.scoring_fixture import train_joint
 from tests.models.tiny_tasks import FILLER, NEGATIVE, POSITIVE
@@ -81,7 +81,7 @@ def test_scores_shapes_ranges_and_one_pass(tmp_path: Path, trained: Path) -> Non
     assert ((p >= 0) & (p <= 1)).all() and ((emo >= 0) & (emo <= 1)).all()
     assert all(r[3] == int(r[0] >= 0.5) for r in rows)
     assert all(len(r[4]) == cfg.scoring.top_emotions for r in rows)
-    assert np.allclose([r[2] for r in rows], score.emotion_point(emo), atol=1e-6)
+    assert np.allclose([r[2] for r in rows], emotion_math.emotion_point(emo), atol=1e-6)
     ((dim, blob),) = q(cfg, "SELECT dim, vector FROM embeddings LIMIT 1")
     vec = recluster.blobs_to_float32([blob], dim)
     assert np.linalg.norm(vec) == pytest.approx(1.0, abs=1e-2)
@@ -110,7 +110,7 @@ def test_crash_mid_run_leaves_no_partial_rows_and_rerun_completes(
 ) -> None:
     cfg = make_cfg(tmp_path, trained, **{"scoring.chunk_rows": 64})
     add_reviews(cfg, "a", corpus())
-    real = score._insert
+    real = batch._insert
     calls = {"n": 0}
 
     def dying(con, table, rows):
@@ -119,21 +119,21 @@ def test_crash_mid_run_leaves_no_partial_rows_and_rerun_completes(
             raise RuntimeError("killed mid-chunk")
         return real(con, table, rows)
 
-    monkeypatch.setattr(score, "_insert", dying)
+    monkeypatch.setattr(batch, "_insert", dying)
     with pytest.raises(StageFailed, match="killed mid-chunk"):
         run_score(cfg)
     n_scores, n_emb = q(
         cfg, "SELECT (SELECT count(*) FROM scores), (SELECT count(*) FROM embeddings)"
     )[0]
     assert n_scores == n_emb == 64  # the first chunk only; nothing of the second
-    monkeypatch.setattr(score, "_insert", real)
+    monkeypatch.setattr(batch, "_insert", real)
     res = run_score(cfg)
     assert res.rows_out == 150 - 64
     assert q(cfg, "SELECT count(DISTINCT review_key), count(*) FROM scores") == [(150, 150)]
 
 
 def test_predict_matches_stored_scores(tmp_path: Path, trained: Path) -> None:
-    from models.predict import predict_records
+    from models.scoring.predict import predict_records
 
     cfg = make_cfg(tmp_path, trained)
     items = corpus(10)
@@ -142,7 +142,7 @@ def test_predict_matches_stored_scores(tmp_path: Path, trained: Path) -> None:
     stored = dict(
         q(cfg, "SELECT r.text_raw, s.p_positive FROM reviews r JOIN scores s USING (review_key)")
     )
-    models = score.load_models(Warehouse(cfg.warehouse.root).models_dir, cfg.scoring)
+    models = batch.load_models(Warehouse(cfg.warehouse.root).models_dir, cfg.scoring)
     recs = list(predict_records(models, [t for _, _, t in items]))
     assert [r["text"] for r in recs] == [t for _, _, t in items]
     for rec in recs:
@@ -172,10 +172,10 @@ def test_clusters_written_and_recomputed_only_for_changed_titles(
 def test_shipped_defaults_install_into_a_fresh_registry(tmp_path: Path, trained: Path) -> None:
     import json
 
-    from models.bootstrap import write_checksums
-    from models.defaults import install_defaults
-    from models.encoder import registry_base_dir
-    from models.registry import Registry
+    from models.base.bootstrap import write_checksums
+    from models.base.encoder import registry_base_dir
+    from models.registry.defaults import install_defaults
+    from models.registry.store import Registry
 
     shipped = tmp_path / "default"
     (joint,) = (trained / "joint").iterdir()

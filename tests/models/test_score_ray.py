@@ -19,9 +19,9 @@ from typer.testing import CliRunner
 import jobs.cli  # noqa: F401  (registers every command module)
 from jobs.app import app
 from jobs.config import AppConfig, ConfigError, load_config
-from models import recluster, score, score_ray
 from models.config import ScoringConfig
-from models.registry import Registry, RegistryError
+from models.registry.store import Registry, RegistryError
+from models.scoring import batch, ray_engine, recluster
 from tests.models.scoring_fixture import train_joint
 from tests.models.test_score import add_reviews, corpus, q, run_score
 
@@ -163,11 +163,13 @@ def test_actor_scores_a_partition_like_the_local_step_and_refuses_other_versions
     tmp_path: Path, trained: Path
 ) -> None:
     models_dir = fresh_warehouse(tmp_path, trained) / "models"
-    refs = score_ray.current_refs(Registry(models_dir))
+    refs = ray_engine.current_refs(Registry(models_dir))
     scoring = ScoringConfig(device="cpu")
     with pytest.raises(RegistryError, match="changed during the run"):
-        score_ray.ScoreActor(str(models_dir), scoring.model_dump(), {**refs, "emotion": "x/y"}, "r")
-    actor = score_ray.ScoreActor(str(models_dir), scoring.model_dump(), refs, "r")
+        ray_engine.ScoreActor(
+            str(models_dir), scoring.model_dump(), {**refs, "emotion": "x/y"}, "r"
+        )
+    actor = ray_engine.ScoreActor(str(models_dir), scoring.model_dump(), refs, "r")
     items = corpus(10)
     keys, texts = [k for k, _, _ in items], [t for _, _, t in items]
     need_s, need_e = [i % 3 != 0 for i in range(10)], [i % 2 == 0 for i in range(10)]
@@ -175,11 +177,11 @@ def test_actor_scores_a_partition_like_the_local_step_and_refuses_other_versions
         {"review_key": keys, "text_norm": texts, "need_scores": need_s, "need_embedding": need_e}
     )
     pq.write_table(part, tmp_path / "part-000000.parquet")
-    scores, emb = score_ray.split(
+    scores, emb = ray_engine.split(
         actor(pa.table({"path": [str(tmp_path / "part-000000.parquet")]}))
     )
-    models = score.load_models(models_dir, scoring)
-    want_s, want_e = score.score_rows(models, keys, texts, scoring, "r")
+    models = batch.load_models(models_dir, scoring)
+    want_s, want_e = batch.score_rows(models, keys, texts, scoring, "r")
     want_s, want_e = want_s.filter(pa.array(need_s)), want_e.filter(pa.array(need_e))
     assert scores.num_rows == 6 and emb.num_rows == 5
     assert scores.drop_columns(["scored_at"]).equals(want_s.drop_columns(["scored_at"]))
@@ -199,28 +201,28 @@ def test_combine_and_split_round_trip() -> None:
         }
     )
     need = pa.table({"need_scores": [True, False, True], "need_embedding": [True, True, False]})
-    s, e = score_ray.split(score_ray.combine(scores, emb, need))
+    s, e = ray_engine.split(ray_engine.combine(scores, emb, need))
     assert s.to_pydict() == scores.filter(need["need_scores"]).to_pydict()
     assert e.to_pydict() == emb.filter(need["need_embedding"]).to_pydict()
 
 
 def test_plan_actors() -> None:
     cpu = ScoringConfig(device="auto")
-    assert score_ray.plan_actors({"CPU": 8.0}, cpu) == (8, "cpu")
+    assert ray_engine.plan_actors({"CPU": 8.0}, cpu) == (8, "cpu")
     two_each = cpu.model_copy(update={"ray": cpu.ray.model_copy(update={"cpus_per_actor": 2})})
-    assert score_ray.plan_actors({"CPU": 8.0}, two_each) == (4, "cpu")
-    assert score_ray.plan_actors({"CPU": 32.0, "GPU": 4.0}, cpu) == (4, "cuda")
+    assert ray_engine.plan_actors({"CPU": 8.0}, two_each) == (4, "cpu")
+    assert ray_engine.plan_actors({"CPU": 32.0, "GPU": 4.0}, cpu) == (4, "cuda")
     forced_cpu = ScoringConfig(device="cpu")
-    assert score_ray.plan_actors({"CPU": 32.0, "GPU": 4.0}, forced_cpu) == (32, "cpu")
+    assert ray_engine.plan_actors({"CPU": 32.0, "GPU": 4.0}, forced_cpu) == (32, "cpu")
     three = ScoringConfig(ray={"actors": 3})
-    assert score_ray.plan_actors({"CPU": 32.0, "GPU": 4.0}, three) == (3, "cuda")
+    assert ray_engine.plan_actors({"CPU": 32.0, "GPU": 4.0}, three) == (3, "cuda")
     # more actors than a private local Ray can hold would hang: refused
     with pytest.raises(RuntimeError, match="room for 2 CPU"):
-        score_ray.plan_actors({"CPU": 2.0}, three)
+        ray_engine.plan_actors({"CPU": 2.0}, three)
     remote = ScoringConfig(ray={"actors": 3, "address": "ray://head:10001"})
-    assert score_ray.plan_actors({"CPU": 2.0}, remote) == (3, "cpu")  # its autoscaler may grow
+    assert ray_engine.plan_actors({"CPU": 2.0}, remote) == (3, "cpu")  # its autoscaler may grow
     with pytest.raises(RuntimeError, match="no GPU"):
-        score_ray.plan_actors({"CPU": 8.0}, ScoringConfig(device="cuda"))
+        ray_engine.plan_actors({"CPU": 8.0}, ScoringConfig(device="cuda"))
 
 
 def test_engine_ray_without_ray_says_how_to_install(

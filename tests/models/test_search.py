@@ -11,11 +11,11 @@ import optuna
 import pytest
 
 from core.warehouse import Warehouse
-from models import search as search_mod
-from models.encoder import resolve_base
-from models.search import search
-from models.train import Hyper, LoopSettings
-from models.workflow import prepare_task
+from models.base.encoder import resolve_base
+from models.training import search as search_mod
+from models.training.search import search
+from models.training.train import Hyper, LoopSettings
+from models.training.workflow import prepare_task
 from tests.models.tiny_tasks import fast_request
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from models.adapters import AdapterConfig
+from models.base.encoder import resolve_base
 from models.config import DEFAULT_LORA_TARGETS
 from models.data import read_kote, read_nsmc, split_validation
-from models.encoder import resolve_base
-from models.network import TokenizedTask
-from models.train import (
+from models.training.network import TokenizedTask
+from models.training.train import (
     CHECKPOINT_DIR,
     Hyper,
     LoopSettings,
@@ -244,8 +244,8 @@ def test_parse_repeats_rejects_malformed_items() -> None:
 
 
 def test_heads_get_their_own_learning_rate(tiny_base: Path, tmp_path: Path) -> None:
-    from models.network import build_network
-    from models.train import _optimizer
+    from models.training.network import build_network
+    from models.training.train import _optimizer
 
     base = resolve_base(str(tiny_base), tmp_path / "models")
     network, _, _ = build_network(base, ["sentiment"], {}, LORA, head_dropout=0.0)
@@ -291,7 +291,7 @@ def test_bf16_on_cpu_trains_and_says_so(tiny_base: Path, tiny_data: dict, tmp_pa
 
 
 def test_auto_precision_on_cpu_follows_native_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
-    from models import train as train_mod
+    from models.training import train as train_mod
 
     cpu = torch.device("cpu")
     monkeypatch.setattr(train_mod, "cpu_has_bf16", lambda: True)

@@ -14,8 +14,8 @@ import jobs.cli  # noqa: F401  (registers every command module)
 from jobs.app import app
 from models.adapters import AdapterConfig
 from models.config import DEFAULT_LORA_TARGETS
-from models.registry import Registry
-from models.warm_start import WarmStart, WarmStartError, check_compatible
+from models.registry.store import Registry
+from models.training.warm_start import WarmStart, WarmStartError, check_compatible
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

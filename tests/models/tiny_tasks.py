@@ -151,8 +151,8 @@ def fast_request(
     """A TrainRequest that trains a tiny model in about a second."""
     from models.adapters import AdapterConfig
     from models.config import DEFAULT_LORA_TARGETS
-    from models.train import Hyper, LoopSettings
-    from models.workflow import TrainRequest
+    from models.training.train import Hyper, LoopSettings
+    from models.training.workflow import TrainRequest
 
     loop = LoopSettings(
         seed=0, eval_every=0, patience=100, tensorboard=False, head_dropout=0.0, log_every=2

@@ -32,7 +32,7 @@ def models_root(tmp_path_factory: pytest.TempPathFactory, one_torch_thread_sessi
 
 @pytest.fixture(scope="session")
 def models(models_root: Path) -> Any:
-    from models.bundle import load_current
+    from models.registry.bundle import load_current
 
     return load_current(models_root / "models", device="cpu")
 

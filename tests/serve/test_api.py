@@ -21,7 +21,7 @@ import pytest
 from typer.testing import CliRunner
 
 from core.warehouse import Warehouse
-from models.predict import predict_records
+from models.scoring.predict import predict_records
 from tests.etl import warehouse_fixture as fx
 from tests.serve.conftest import Api, running
 

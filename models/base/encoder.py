@@ -27,8 +27,8 @@ from torch import nn
 
 from core.digest import sha256_file
 
-# Re-exported: these live in the torch-free models.base_store (the CLI imports them).
-from models.base_store import (  # noqa: F401
+# Re-exported: these live in the torch-free models.base.store (the CLI imports them).
+from models.base.store import (  # noqa: F401
     BASE_SUBDIR,
     PICKLE_SUFFIXES,
     BaseMismatch,

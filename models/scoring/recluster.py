@@ -19,9 +19,9 @@ import numpy as np
 import polars as pl
 
 from core.sqlfiles import read_sql, run_script
-from models.clustering import Clusters, cluster_embeddings
 from models.config import ScoringConfig
-from models.keywords import ctfidf_keywords, nouns
+from models.scoring.clustering import Clusters, cluster_embeddings
+from models.scoring.keywords import ctfidf_keywords, nouns
 
 Rows = list[tuple[Any, ...]]  # (review_key, text_norm, float16 vector blob), review_key order
 

@@ -8,7 +8,7 @@
   (NSMC test, KOTE test, KLUE-STS dev); without one the validation split stands in (and the
   card says so).
 - the trained version is saved to the registry, then goes through the promotion gate
-  (:meth:`models.registry.Registry.promote`), re-evaluating the current model on this run's
+  (:meth:`models.registry.store.Registry.promote`), re-evaluating the current model on this run's
   held-out set when it was measured on another one.
 - the registry is mirrored into the catalog under the writer lock, briefly; a busy warehouse
   leaves the mirror for `kreview models sync` (training itself never holds the lock, so an
@@ -27,7 +27,7 @@ from core.catalog import open_writer
 from core.lock import WarehouseLocked, writer_lock
 from core.warehouse import Warehouse
 from models.adapters import AdapterConfig
-from models.artifact import EvalSet, write_artifact
+from models.base.encoder import resolve_base
 from models.data import (
     DataError,
     Examples,
@@ -36,11 +36,11 @@ from models.data import (
     read_data,
     split_validation,
 )
-from models.encoder import resolve_base
 from models.inference import TextInput, metrics_for, predict_examples
-from models.registry import Decision, Registry, VersionInfo, mirror_to_catalog, resolve_ref
-from models.search import SearchSummary, search
-from models.train import (
+from models.registry.store import Decision, Registry, VersionInfo, mirror_to_catalog, resolve_ref
+from models.training.artifact import EvalSet, write_artifact
+from models.training.search import SearchSummary, search
+from models.training.train import (
     Hyper,
     LoopSettings,
     TaskSplit,
@@ -49,7 +49,7 @@ from models.train import (
     discard_checkpoints,
     train,
 )
-from models.warm_start import WarmStartError, read_warm_start
+from models.training.warm_start import WarmStartError, read_warm_start
 
 log = logging.getLogger("kreview.models.workflow")
 VALIDATION_AS_HELD_OUT = "validation split (no held-out file)"
@@ -185,7 +185,7 @@ def make_reevaluator(
     """The promotion gate's callback: measure the current model on the candidate's set."""
 
     def reevaluate(cur: VersionInfo, task: str, record: Mapping[str, Any]) -> dict[str, Any] | None:
-        from models.bundle import load_version
+        from models.registry.bundle import load_version
 
         ex = known.get(record["fingerprint"]) or read_eval_set(task, record, wh)
         if ex is None:

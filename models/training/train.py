@@ -10,10 +10,10 @@ encoder/adapter: the ``joint`` kind) and returns it with its validation results:
   gradient clipping;
 - validation every ``eval_every`` steps and at each epoch end; early stopping after
   ``patience`` evaluations without improvement; the best weights are restored at the end;
-- a fixed seed; checkpoints (safetensors, see :mod:`models.checkpoint`) every
+- a fixed seed; checkpoints (safetensors, see :mod:`models.training.checkpoint`) every
   ``checkpoint_every`` steps, after each validation and on Ctrl-C, so that ``resume=True``
   continues a killed run from its last checkpoint with the same batches and random state;
-- ``init_from`` (:mod:`models.warm_start`): the adapter and heads start from a registered
+- ``init_from`` (:mod:`models.training.warm_start`): the adapter and heads start from a registered
   version's weights instead of the seed's, for a new run with its own schedule.
 
 Several tasks: each epoch is every task's batches shuffled together (a batch holds one task's
@@ -38,8 +38,12 @@ import numpy as np
 import torch
 
 from models.adapters import AdapterConfig
+from models.base.encoder import ResolvedBase, pick_device
 from models.batching import bucketed_batches
-from models.checkpoint import (
+from models.data import Examples
+from models.evaluate import primary_value
+from models.inference import TextInput, metrics_for, predict_examples, tune_thresholds
+from models.training.checkpoint import (
     Position,
     load_trainable,
     read_position,
@@ -47,12 +51,8 @@ from models.checkpoint import (
     save_checkpoint,
     trainable_state,
 )
-from models.data import Examples
-from models.encoder import ResolvedBase, pick_device
-from models.evaluate import primary_value
-from models.inference import TextInput, metrics_for, predict_examples, tune_thresholds
-from models.network import TaskNetwork, TokenizedTask, build_network, tokenize_examples
-from models.warm_start import WarmStart, apply_warm_start, check_compatible
+from models.training.network import TaskNetwork, TokenizedTask, build_network, tokenize_examples
+from models.training.warm_start import WarmStart, apply_warm_start, check_compatible
 
 log = logging.getLogger("kreview.models.train")
 CHECKPOINT_DIR = "checkpoint"

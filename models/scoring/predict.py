@@ -12,10 +12,10 @@ import numpy as np
 import polars as pl
 
 from etl.normalize import normalize_expr
-from models.bundle import LoadedModels
-from models.emotion_math import emotion_point, top_emotions
 from models.heads import SIMILARITY_BINARY_AT
-from models.score import score_texts
+from models.registry.bundle import LoadedModels
+from models.scoring.batch import score_texts
+from models.scoring.emotion_math import emotion_point, top_emotions
 
 
 def normalize_many(texts: Sequence[str]) -> list[str]:

@@ -14,9 +14,9 @@ import torch
 from torch import nn
 
 from models.adapters import AdapterConfig, apply_adapter
+from models.base.encoder import Encoder, ResolvedBase, load_backbone
 from models.batching import pad, tokenize
 from models.data import Examples
-from models.encoder import Encoder, ResolvedBase, load_backbone
 from models.heads import ClassifierHead, SimilarityHead, build_heads
 
 

@@ -9,14 +9,14 @@ The driver (this process) holds the writer lock and the catalog, as the local en
 2. a Ray Dataset of the partition paths (one block each) goes through ``map_batches`` on a pool
    of ``ScoreActor``s, one per GPU (or per ``ray.cpus_per_actor`` CPU slots), each loading the
    models once and verifying that they are the versions the driver selected for. An actor
-   reads its partition and runs ``score.score_rows``, the local engine's own per-batch step,
-   so the two engines cannot drift apart. (The actors read the Parquet themselves rather than
-   behind ``ray.data.read_parquet``: its list/read tasks need CPU slots of their own, and with
-   one actor per slot they never got one — the run hung.);
-3. it streams the rows back (``iter_batches``) and commits them chunk by chunk with the local
-   engine's ``_write_chunk`` (one transaction per chunk: a crash loses at most the chunk in
-   flight and the rerun scores only what is still pending); clusters and aggregates follow in
-   ``score.score_stage`` as for the local engine.
+   reads its partition and runs ``score_rows``, the per-batch step the local engine runs too
+   (models/scoring/batch.py), so the two engines cannot drift apart. (The actors read the
+   Parquet themselves rather than behind ``ray.data.read_parquet``: its list/read tasks need
+   CPU slots of their own, and with one actor per slot they never got one — the run hung.);
+3. it streams the rows back (``iter_batches``) and commits them chunk by chunk with the
+   local engine's own ``write_chunk`` (one transaction per chunk: a crash loses at most the
+   chunk in flight and the rerun scores only what is still pending); clusters and aggregates
+   follow in ``score_stage`` (models/scoring/engine.py) as for the local engine.
 
 Ray is imported only here, and only when this engine runs. With ``ray.address`` unset a
 private local Ray is started for the run and shut down after it.
@@ -39,11 +39,12 @@ import pyarrow.parquet as pq
 
 from core.sqlfiles import read_sql
 from core.stage import StageContext, StageResult
-from models import score
 from models.config import ScoringConfig
-from models.defaults import install_defaults
 from models.heads import TASKS
-from models.registry import Registry, RegistryError
+from models.registry.defaults import install_defaults
+from models.registry.store import Registry, RegistryError
+from models.scoring.batch import Versions, load_models, score_rows, write_chunk
+from models.scoring.engine import score_stage
 
 RAY_MISSING = "the ray engine needs Ray, which is not installed: pip install 'kreview[ray]'"
 STAGING = "staging"
@@ -82,10 +83,10 @@ def current_refs(registry: Registry) -> dict[str, str]:
     return {t: str(current[t]["ref"]) for t in TASKS}
 
 
-def versions_of_refs(refs: dict[str, str]) -> score.Versions:
+def versions_of_refs(refs: dict[str, str]) -> Versions:
     """A ref is ``<kind>/<version>``; the catalog keys scores by version."""
     v = {t: ref.split("/", 1)[1] for t, ref in refs.items()}
-    return score.Versions(v["sentiment"], v["emotion"], v["similarity"])
+    return Versions(v["sentiment"], v["emotion"], v["similarity"])
 
 
 def combine(scores: pa.Table, embeddings: pa.Table, need: pa.Table) -> pa.Table:
@@ -120,7 +121,7 @@ class ScoreActor:
         if self.cfg.device == "cpu":
             # Ray sets OMP_NUM_THREADS to the actor's CPUs; torch must not use more.
             torch.set_num_threads(self.cfg.ray.cpus_per_actor)
-        self.models = score.load_models(Path(models_dir), self.cfg)
+        self.models = load_models(Path(models_dir), self.cfg)
         loaded = {t: m.ref for t, m in self.models.by_task.items()}
         if loaded != refs:
             raise RegistryError(
@@ -134,12 +135,12 @@ class ScoreActor:
         part = pa.concat_tables(pq.read_table(p) for p in batch.column("path").to_pylist())
         keys = part.column("review_key").to_pylist()
         texts = part.column("text_norm").to_pylist()
-        scores, embeddings = score.score_rows(self.models, keys, texts, self.cfg, self.run_id)
+        scores, embeddings = score_rows(self.models, keys, texts, self.cfg, self.run_id)
         return combine(scores, embeddings, part)
 
 
 def stage_pending(
-    con: duckdb.DuckDBPyConnection, versions: score.Versions, folder: Path, part_rows: int
+    con: duckdb.DuckDBPyConnection, versions: Versions, folder: Path, part_rows: int
 ) -> list[Path]:
     """Write the pending reviews (key, text, flags) as Parquet parts of ``part_rows`` rows,
     shortest texts first; returns the parts' paths."""
@@ -267,7 +268,7 @@ def score_pending_ray(
             if done == 0:
                 details["ray_first_rows_seconds"] = round(time.perf_counter() - started, 3)
             scores, embeddings = split(rows)
-            score._write_chunk(con, scores, embeddings)
+            write_chunk(con, scores, embeddings)
             done += rows.num_rows
             advance(rows.num_rows)
     return done
@@ -297,4 +298,4 @@ def run(ctx: StageContext[ScoringConfig]) -> StageResult:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
-    return score.score_stage(ctx, registry, versions_of_refs(refs), ray_engine, details)
+    return score_stage(ctx, registry, versions_of_refs(refs), ray_engine, details)

@@ -3,7 +3,7 @@
 Layout::
 
     models/
-      base/<name>/                 bootstrapped base encoders (models.bootstrap)
+      base/<name>/                 bootstrapped base encoders (models.base.bootstrap)
       <kind>/<version>/            one trained model; kind = sentiment | emotion | similarity
                                    | joint (one shared adapter + the three heads)
         config.json  metrics.json  card.md  adapter.safetensors  heads.safetensors
@@ -44,8 +44,7 @@ import duckdb
 
 from core.atomic import atomic_write_text
 from core.digest import sha256_file
-from models.base_store import BASE_SUBDIR, PICKLE_SUFFIXES
-from models.bootstrap import (
+from models.base.bootstrap import (
     CHECKSUMS_FILE,
     PROVENANCE_FILE,
     WEIGHTS_FILE,
@@ -53,6 +52,7 @@ from models.bootstrap import (
     verify_checksums,
     write_checksums,
 )
+from models.base.store import BASE_SUBDIR, PICKLE_SUFFIXES
 from models.config import KINDS
 
 ARTIFACT_FORMAT = "kreview-task-model"
@@ -305,8 +305,8 @@ class Registry:
                 continue
             refit = cand.config.get("refit") or {}
             if refit.get("from") == cur.ref and task not in refit.get("tasks", ()):
-                # A head refit (models/refit.py) of the current version: this task's encoder
-                # and head are the current ones, byte for byte.
+                # A head refit (models/training/refit.py) of the current version: this task's
+                # encoder and head are the current ones, byte for byte.
                 how = "unchanged (head refit of the current version)"
                 out.append(Comparison(task, metric, value, cur.ref, value, how, True))
                 continue

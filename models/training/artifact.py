@@ -24,11 +24,11 @@ import torch
 from safetensors.torch import save_file
 
 from models.adapters import adapter_state
-from models.encoder import ResolvedBase
+from models.base.encoder import ResolvedBase
 from models.evaluate import write_plots
 from models.heads import head_specs, heads_state
-from models.registry import ARTIFACT_FORMAT, ARTIFACT_FORMAT_VERSION, Draft
-from models.train import TrainResult
+from models.registry.store import ARTIFACT_FORMAT, ARTIFACT_FORMAT_VERSION, Draft
+from models.training.train import TrainResult
 
 ADAPTER_FILE = "adapter.safetensors"
 HEADS_FILE = "heads.safetensors"
@@ -199,8 +199,8 @@ def model_card(
         "",
         "## Use and limits",
         "",
-        "Load with `models.bundle.load_version` (or `load_current` for the versions in use); "
-        "the loader verifies `checksums.json` and the base weights' sha256 first. Scores are "
+        "Load with `models.registry.bundle.load_version` (or `load_current` for the versions in "
+        "use); the loader verifies `checksums.json` and the base weights' sha256 first. Scores are "
         "only as good as the data: movie-review Korean (NSMC), online comments (KOTE), "
         "KLUE-STS sentence pairs; other domains, very long texts (truncated at "
         f"{config['max_length']} tokens) and sarcasm are weak spots.",
