@@ -144,6 +144,14 @@ class ScoringConfig(Frozen):
     # Clusters smaller than this are not stored (their reviews stay unclustered).
     min_cluster_size: int = Field(default=2, ge=1)
     cluster_keywords: int = Field(default=5, ge=1, le=50)
+    # A title that gains reviews keeps its clusters: each new review joins the cluster whose
+    # centroid is nearest if the cosine reaches cluster_threshold (models/scoring/incremental.py).
+    # It is clustered from scratch when its reviews added since the last full clustering exceed
+    # this share of the reviews that clustering saw...
+    recluster_new_share: float = Field(default=0.2, gt=0.0)
+    # ...or when its unclustered share has grown by more than this since then (new reviews
+    # that fit no cluster may form clusters of their own), or when the model version changed.
+    recluster_unclustered_growth: float = Field(default=0.1, ge=0.0, le=1.0)
     top_emotions: int = Field(default=3, ge=1, le=44)
     # int8 dynamic quantization of the encoder's linear layers on CPU (never on CUDA).
     quantize: Literal["none", "int8"] = "none"

@@ -23,10 +23,19 @@ class Clusters:
     representatives: tuple[int, ...]  # index of the most central member, per cluster id
 
 
-def _normalize(emb: np.ndarray) -> np.ndarray:
+def normalize_rows(emb: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (float32), so dot products are cosines."""
     emb = emb.astype(np.float32, copy=False)
     norms = np.linalg.norm(emb, axis=1, keepdims=True)
     return emb / np.maximum(norms, 1e-12)
+
+
+def representative(emb: np.ndarray, members: np.ndarray) -> int:
+    """The most central member: the largest mean cosine to the members (itself included).
+    That mean is the dot product with the mean of the members' unit vectors, so the (m × m)
+    similarity matrix is never formed: O(m·d), not O(m²·d)."""
+    sub = emb[members]
+    return int(members[int(np.argmax(sub @ sub.mean(axis=0)))])
 
 
 def neighbour_lists(emb: np.ndarray, threshold: float, chunk: int = 2048) -> list[np.ndarray]:
@@ -47,7 +56,7 @@ def cluster_embeddings(
     labels = np.full(n, UNCLUSTERED, dtype=np.int32)
     if n == 0:
         return Clusters(labels, (), ())
-    emb = _normalize(embeddings)
+    emb = normalize_rows(embeddings)
     neigh = neighbour_lists(emb, threshold, chunk)
     # Founders by neighbour count, ties by index: deterministic.
     order = sorted(range(n), key=lambda i: (-len(neigh[i]), i))
@@ -65,7 +74,5 @@ def cluster_embeddings(
     reps = []
     for cid, members in enumerate(groups):
         labels[members] = cid
-        sub = emb[members]
-        centrality = (sub @ sub.T).mean(axis=1)
-        reps.append(int(members[int(np.argmax(centrality))]))
+        reps.append(representative(emb, members))
     return Clusters(labels, tuple(len(g) for g in groups), tuple(reps))

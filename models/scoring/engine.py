@@ -1,6 +1,7 @@
 """The stage around a scoring engine: catalog versions, progress, the engine's scoring, then
-clusters of changed titles and aggregates. An engine (models/scoring/local_engine.py,
-models/scoring/ray_engine.py) is a :data:`ScoreFn`; both hand theirs to :func:`score_stage`.
+the terms of new reviews, the clusters of changed titles and aggregates. An engine
+(models/scoring/local_engine.py, models/scoring/ray_engine.py) is a :data:`ScoreFn`; both hand
+theirs to :func:`score_stage`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from models.config import ScoringConfig
 from models.registry.store import Registry, mirror_to_catalog
 from models.scoring.batch import Versions
 from models.scoring.recluster import recluster, stale_titles
+from models.scoring.terms import count_pending_terms, extract_pending
 
 
 def count_pending(con: duckdb.DuckDBPyConnection, versions: Versions) -> int:
@@ -71,11 +73,17 @@ def score_stage(
             # Nothing pending: no engine work at all (the Ray engine then never starts Ray).
             scored = score_fn(con, advance) if pending else 0
         score_s = time.perf_counter() - started
+        t = time.perf_counter()
+        pending_terms = count_pending_terms(con)
+        with _progress(ctx.show_progress and bool(pending_terms)) as bar:
+            task = bar.add_task("terms", total=pending_terms, rate="")
+            n_terms = extract_pending(con, cfg.chunk_rows, lambda n: bar.advance(task, n))
+        terms_s = time.perf_counter() - t
         titles = stale_titles(con, versions.similarity)
         t = time.perf_counter()
         with _progress(ctx.show_progress and bool(titles)) as bar:
             task = bar.add_task("cluster", total=len(titles), rate="titles")
-            n_clusters = recluster(
+            stats = recluster(
                 con,
                 titles,
                 versions.similarity,
@@ -84,7 +92,9 @@ def score_stage(
                 lambda n: bar.advance(task, n),
             )
         cluster_s = time.perf_counter() - t
+        t = time.perf_counter()
         refresh_aggregates(con)  # title_scores follows the new scores
+        aggregates_s = time.perf_counter() - t
     return StageResult(
         rows_in=pending,
         rows_out=scored,
@@ -94,8 +104,10 @@ def score_stage(
             "versions": versions.params(),
             "score_seconds": round(score_s, 3),
             "reviews_per_s": round(scored / score_s, 1) if score_s > 0 and scored else None,
-            "titles_reclustered": len(titles),
-            "clusters": n_clusters,
+            "terms_extracted": n_terms,
+            "terms_seconds": round(terms_s, 3),
+            **stats.as_details(),
             "cluster_seconds": round(cluster_s, 3),
+            "aggregates_seconds": round(aggregates_s, 3),
         },
     )

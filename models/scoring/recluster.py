@@ -1,16 +1,26 @@
-"""Similarity clusters per title, recomputed for the titles whose reviews changed.
+"""Similarity clusters per title, kept up to date for the titles whose reviews changed.
+
+A title that gained reviews keeps its clusters: the new reviews join them
+(models/scoring/incremental.py), and only a title that is new at this model version, or has
+drifted (the rules in :class:`~models.scoring.incremental.RefreshRules`), is clustered from
+scratch (models/scoring/clustering.py). Keywords are computed in SQL from the terms stored
+per review (sql/score/cluster_keywords.sql): no text is analysed here.
 
 Titles are read ``scoring.cluster_read_titles`` at a time (one query: a query per title scanned
 the embeddings table each time) and each read batch is written in one transaction: its titles'
-old clusters and members deleted, the new ones inserted. A transaction per title cost two
-DELETE scans and a commit per title, and kiwipiepy was called once per title; now once per
-batch. A kill inside a batch leaves that batch's titles stale, and the rerun redoes them.
+old clusters, members and state deleted, the new ones inserted. A kill inside a batch leaves
+that batch's titles stale, and the rerun redoes them.
+
+:func:`cluster_titles_reference` is the way every title was clustered before: from scratch,
+with the member texts analysed by kiwipiepy for keywords. It stays as the reference the tests
+and ``bench/nightly.py`` compare against.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,10 +30,12 @@ import polars as pl
 
 from core.sqlfiles import read_sql, run_script
 from models.config import ScoringConfig
-from models.scoring.clustering import Clusters, cluster_embeddings
+from models.scoring.clustering import UNCLUSTERED, Clusters, cluster_embeddings
+from models.scoring.incremental import FullState, RefreshRules, assign, drifted, needs_full
 from models.scoring.keywords import ctfidf_keywords, nouns
+from models.scoring.terms import terms_version
 
-Rows = list[tuple[Any, ...]]  # (review_key, text_norm, float16 vector blob), review_key order
+Rows = list[tuple[Any, ...]]  # (review_key, float16 vector blob, prior cluster id), key order
 
 
 def blobs_to_float32(blobs: Sequence[bytes], dim: int) -> np.ndarray:
@@ -32,12 +44,49 @@ def blobs_to_float32(blobs: Sequence[bytes], dim: int) -> np.ndarray:
     )
 
 
+def _embeddings(rows: Rows) -> np.ndarray:
+    if not rows:
+        return np.zeros((0, 1), np.float32)
+    return blobs_to_float32([r[1] for r in rows], len(rows[0][1]) // 2)
+
+
 @dataclass(frozen=True)
 class TitleClusters:
     title_id: str
     keys: list[str]
     result: Clusters
-    keywords: dict[int, list[str]]
+    full: bool  # clustered from scratch (else: new reviews assigned)
+    state: FullState | None  # the state to store (None: the title has no embedded reviews)
+    full_at: datetime | None = None  # when its last full clustering ran (None: now)
+    keywords: dict[int, list[str]] = field(default_factory=dict)  # reference path only
+
+
+@dataclass
+class ReclusterStats:
+    """What a recluster did, and where its time went."""
+
+    titles: int = 0
+    full_titles: int = 0  # clustered from scratch
+    assigned_titles: int = 0  # new reviews assigned to existing clusters
+    clusters: int = 0
+    assign_s: float = 0.0
+    full_s: float = 0.0
+    keywords_s: float = 0.0
+    io_s: float = 0.0  # reading embeddings, writing clusters
+    why_full: dict[str, int] = field(default_factory=dict)
+
+    def as_details(self) -> dict[str, Any]:
+        return {
+            "titles_reclustered": self.titles,
+            "titles_full": self.full_titles,
+            "titles_assigned": self.assigned_titles,
+            "clusters": self.clusters,
+            "assign_seconds": round(self.assign_s, 3),
+            "full_cluster_seconds": round(self.full_s, 3),
+            "keywords_seconds": round(self.keywords_s, 3),
+            "cluster_io_seconds": round(self.io_s, 3),
+            "why_full": dict(self.why_full),
+        }
 
 
 def stale_titles(con: duckdb.DuckDBPyConnection, version: str) -> list[str]:
@@ -47,9 +96,10 @@ def stale_titles(con: duckdb.DuckDBPyConnection, version: str) -> list[str]:
 
 def title_batches(
     con: duckdb.DuckDBPyConnection, titles: list[str], version: str, batch: int
-) -> Iterator[list[tuple[str, Rows]]]:
-    """``[(title_id, rows)]`` for ``batch`` titles at a time, one query per batch. Titles
-    without embedded reviews come with no rows (their clusters are cleared)."""
+) -> Iterator[tuple[list[tuple[str, Rows]], dict[str, tuple[FullState, datetime]]]]:
+    """``([(title_id, rows)], {title_id: (state, full_at)})`` for ``batch`` titles at a time,
+    one query each. Titles without embedded reviews come with no rows (their clusters are
+    cleared)."""
     for start in range(0, len(titles), batch):
         chunk = titles[start : start + batch]
         con.register("batch_titles", pl.DataFrame({"title_id": chunk}).to_arrow())
@@ -58,37 +108,82 @@ def title_batches(
             by_title: dict[str, Rows] = {}
             for title_id, *row in found.fetchall():
                 by_title.setdefault(title_id, []).append(tuple(row))
+            states = {
+                t: (FullState(n, unclustered, added), full_at)
+                for t, n, unclustered, added, full_at in con.execute(
+                    read_sql("score/cluster_state.sql"), {"version": version}
+                ).fetchall()
+            }
         finally:
             con.unregister("batch_titles")
-        yield [(title_id, by_title.get(title_id, [])) for title_id in chunk]
+        yield [(title_id, by_title.get(title_id, [])) for title_id in chunk], states
 
 
-def cluster_titles(batch: Sequence[tuple[str, Rows]], cfg: ScoringConfig) -> list[TitleClusters]:
-    """Pure: clusters and keywords of each title (one kiwipiepy call for the whole batch)."""
-    results = []
-    texts: list[str] = []
-    spans: list[tuple[int, int]] = []
-    for _title_id, rows in batch:
-        dim = len(rows[0][2]) // 2 if rows else 0
-        emb = blobs_to_float32([r[2] for r in rows], dim) if rows else np.zeros((0, 1), np.float32)
-        res = cluster_embeddings(emb, cfg.cluster_threshold, cfg.min_cluster_size)
-        clustered = [i for i, lab in enumerate(res.labels) if lab >= 0]
-        spans.append((len(texts), len(clustered)))
-        texts.extend(rows[i][1] for i in clustered)
-        results.append((res, clustered))
-    words = nouns(texts) if texts else []
-    out = []
-    for (title_id, rows), (res, clustered), (start, n) in zip(batch, results, spans, strict=True):
-        labels = [int(res.labels[i]) for i in clustered]
-        keywords = ctfidf_keywords(words[start : start + n], labels, cfg.cluster_keywords)
-        out.append(TitleClusters(title_id, [r[0] for r in rows], res, keywords))
+def _full(title_id: str, rows: Rows, emb: np.ndarray, cfg: ScoringConfig) -> TitleClusters:
+    res = cluster_embeddings(emb, cfg.cluster_threshold, cfg.min_cluster_size)
+    unclustered = float(np.mean(res.labels == UNCLUSTERED)) if len(rows) else 0.0
+    state = FullState(len(rows), unclustered, 0) if rows else None
+    return TitleClusters(title_id, [r[0] for r in rows], res, True, state)
+
+
+def update_title(
+    title_id: str,
+    rows: Rows,
+    prior: tuple[FullState, datetime] | None,
+    cfg: ScoringConfig,
+    stats: ReclusterStats,
+) -> TitleClusters:
+    """Pure: the title's clusters after its changes: new reviews assigned, or, when the rules
+    say so, the whole title clustered from scratch."""
+    rules = RefreshRules(cfg.recluster_new_share, cfg.recluster_unclustered_growth)
+    emb = _embeddings(rows)
+    prior_labels = np.array([UNCLUSTERED if r[2] is None else r[2] for r in rows], dtype=np.int32)
+    new = np.array([i for i, r in enumerate(rows) if r[2] is None], dtype=np.int64)
+    state = prior[0] if prior else None
+    why = needs_full(state, len(new), rules) if rows else "no embedded reviews"
+    if why is None and state is not None and prior is not None:
+        t = time.perf_counter()
+        res = assign(emb, prior_labels, new, cfg.cluster_threshold)
+        stats.assign_s += time.perf_counter() - t
+        if not drifted(state, res.labels, rules):
+            stats.assigned_titles += 1
+            kept = FullState(state.n_reviews, state.unclustered_share, state.n_added + len(new))
+            return TitleClusters(title_id, [r[0] for r in rows], res, False, kept, prior[1])
+        why = f"unclustered share grew by more than {rules.unclustered_growth:.0%}"
+    stats.why_full[why] = stats.why_full.get(why, 0) + 1
+    t = time.perf_counter()
+    out = _full(title_id, rows, emb, cfg)
+    stats.full_s += time.perf_counter() - t
+    stats.full_titles += 1
     return out
 
 
-def _tables(
-    done: Sequence[TitleClusters], version: str, run_id: str
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    members = pl.DataFrame(
+def cluster_titles_reference(
+    con: duckdb.DuckDBPyConnection, batch: Sequence[tuple[str, Rows]], cfg: ScoringConfig
+) -> list[TitleClusters]:
+    """The reference: every title clustered from scratch, keywords from the member texts
+    analysed by kiwipiepy (one call for the whole batch). What the score stage did before
+    terms were stored and clusters kept incrementally."""
+    results = [_full(t, rows, _embeddings(rows), cfg) for t, rows in batch]
+    clustered = [[i for i, lab in enumerate(r.result.labels) if lab >= 0] for r in results]
+    keys = [batch[b][1][i][0] for b, idx in enumerate(clustered) for i in idx]
+    con.register("batch_keys", pl.DataFrame({"review_key": keys}, schema={"review_key": pl.Utf8}))
+    try:
+        texts = dict(con.execute(read_sql("score/review_texts.sql")).fetchall())
+    finally:
+        con.unregister("batch_keys")
+    words = nouns([texts[k] for k in keys]) if keys else []
+    out, start = [], 0
+    for r, idx in zip(results, clustered, strict=True):
+        labels = [int(r.result.labels[i]) for i in idx]
+        kw = ctfidf_keywords(words[start : start + len(idx)], labels, cfg.cluster_keywords)
+        start += len(idx)
+        out.append(TitleClusters(r.title_id, r.keys, r.result, True, r.state, keywords=kw))
+    return out
+
+
+def _members(done: Sequence[TitleClusters], version: str) -> pl.DataFrame:
+    return pl.DataFrame(
         {
             "review_key": [k for t in done for k in t.keys],
             "title_id": [t.title_id for t in done for _ in t.keys],
@@ -104,15 +199,33 @@ def _tables(
             "cluster_id": pl.Int32,
         },
     )
-    now = datetime.now(UTC)
+
+
+def stored_keywords(con: duckdb.DuckDBPyConnection, top_k: int) -> dict[tuple[str, int], list[str]]:
+    """Keywords of every cluster of the members registered as ``new_members``, from the
+    stored terms (c-TF-IDF in SQL)."""
+    found = con.execute(
+        read_sql("score/cluster_keywords.sql"),
+        {"terms_version": terms_version(), "top_k": top_k},
+    ).fetchall()
+    return {(t, int(c)): list(kw) for t, c, kw in found}
+
+
+def _clusters(
+    done: Sequence[TitleClusters],
+    keywords: dict[tuple[str, int], list[str]],
+    version: str,
+    run_id: str,
+    now: datetime,
+) -> pl.DataFrame:
     rows = [
-        (t.title_id, cid, size, t.keys[rep], t.keywords.get(cid, []))
+        (t.title_id, cid, size, t.keys[rep], keywords.get((t.title_id, cid), []))
         for t in done
         for cid, (size, rep) in enumerate(
             zip(t.result.sizes, t.result.representatives, strict=True)
         )
     ]
-    clusters = pl.DataFrame(
+    return pl.DataFrame(
         rows,
         schema={
             "title_id": pl.Utf8,
@@ -127,29 +240,70 @@ def _tables(
         computed_at=pl.lit(now, dtype=pl.Datetime("us", "UTC")),
         run_id=pl.lit(run_id),
     )
-    return members, clusters
+
+
+def _state(done: Sequence[TitleClusters], version: str, run_id: str, now: datetime) -> pl.DataFrame:
+    kept = [t for t in done if t.state is not None]
+    return pl.DataFrame(
+        {
+            "title_id": [t.title_id for t in kept],
+            "similarity_version": version,
+            "full_reviews": pl.Series([t.state.n_reviews for t in kept], dtype=pl.Int32),  # type: ignore[union-attr]
+            "full_unclustered": [t.state.unclustered_share for t in kept],  # type: ignore[union-attr]
+            "added_since_full": pl.Series([t.state.n_added for t in kept], dtype=pl.Int32),  # type: ignore[union-attr]
+            "full_at": pl.Series([t.full_at or now for t in kept], dtype=pl.Datetime("us", "UTC")),
+            "updated_at": pl.Series([now] * len(kept), dtype=pl.Datetime("us", "UTC")),
+            "run_id": run_id,
+        },
+        schema={
+            "title_id": pl.Utf8,
+            "similarity_version": pl.Utf8,
+            "full_reviews": pl.Int32,
+            "full_unclustered": pl.Float64,
+            "added_since_full": pl.Int32,
+            "full_at": pl.Datetime("us", "UTC"),
+            "updated_at": pl.Datetime("us", "UTC"),
+            "run_id": pl.Utf8,
+        },
+    )
 
 
 def write_clusters(
-    con: duckdb.DuckDBPyConnection, done: Sequence[TitleClusters], version: str, run_id: str
+    con: duckdb.DuckDBPyConnection,
+    done: Sequence[TitleClusters],
+    version: str,
+    run_id: str,
+    top_k: int,
+    stats: ReclusterStats | None = None,
 ) -> int:
-    """Replace the clusters and members of ``done``'s titles, in one transaction. Returns the
-    number of clusters stored."""
-    members, clusters = _tables(done, version, run_id)
+    """Replace the clusters, members and state of ``done``'s titles, in one transaction, with
+    keywords from the stored terms (or the reference's own, when it computed them). Returns
+    the number of clusters stored."""
+    now = datetime.now(UTC)
+    members = _members(done, version)
     con.execute("BEGIN TRANSACTION")
     try:
         con.register(
             "batch_titles", pl.DataFrame({"title_id": [t.title_id for t in done]}).to_arrow()
         )
         con.register("new_members", members.to_arrow())
+        t = time.perf_counter()
+        if any(t.keywords for t in done):
+            keywords = {(t.title_id, c): kw for t in done for c, kw in t.keywords.items()}
+        else:
+            keywords = stored_keywords(con, top_k)
+        if stats:
+            stats.keywords_s += time.perf_counter() - t
+        clusters = _clusters(done, keywords, version, run_id, now)
         con.register("new_clusters", clusters.to_arrow())
+        con.register("new_state", _state(done, version, run_id, now).to_arrow())
         run_script(con, "score/replace_clusters.sql", {"version": version})
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
     finally:
-        for name in ("batch_titles", "new_members", "new_clusters"):
+        for name in ("batch_titles", "new_members", "new_clusters", "new_state"):
             con.unregister(name)
     return clusters.height
 
@@ -162,15 +316,23 @@ def recluster(
     run_id: str,
     advance: Callable[[int], None] = lambda n: None,
     *,
-    titles_per_transaction: int | None = None,
-) -> int:
-    """Recompute the clusters of ``titles``; returns the clusters stored. One transaction per
-    read batch (``titles_per_transaction`` splits it further: bench/recluster.py's baseline)."""
-    n_clusters = 0
-    for batch in title_batches(con, titles, version, cfg.cluster_read_titles):
-        step = titles_per_transaction or len(batch)
-        for start in range(0, len(batch), step):
-            part = cluster_titles(batch[start : start + step], cfg)
-            n_clusters += write_clusters(con, part, version, run_id)
-            advance(len(part))
-    return n_clusters
+    reference: bool = False,
+) -> ReclusterStats:
+    """Bring the clusters of ``titles`` up to date, one transaction per read batch.
+    ``reference``: cluster every title from scratch with keywords from the texts (the way it
+    was done before; bench/nightly.py's baseline)."""
+    stats = ReclusterStats(titles=len(titles))
+    t = time.perf_counter()
+    for batch, states in title_batches(con, titles, version, cfg.cluster_read_titles):
+        if reference:
+            t_ref = time.perf_counter()
+            done = cluster_titles_reference(con, batch, cfg)
+            stats.full_s += time.perf_counter() - t_ref
+            stats.full_titles += len(done)
+        else:
+            done = [update_title(t, rows, states.get(t), cfg, stats) for t, rows in batch]
+        stats.clusters += write_clusters(con, done, version, run_id, cfg.cluster_keywords, stats)
+        advance(len(done))
+    total = time.perf_counter() - t
+    stats.io_s = total - stats.assign_s - stats.full_s - stats.keywords_s
+    return stats

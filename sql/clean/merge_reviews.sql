@@ -3,7 +3,8 @@
 -- scraped version of a review wins; first_seen_run stays that of the first clean that saw it.
 -- `prior` (sql/clean/prior_versions.sql) holds the stored versions of this clean's reviews.
 
--- Scores of reviews whose normalized text changed are stale: drop them so they are rescored.
+-- Scores (and terms) of reviews whose normalized text changed are stale: drop them so they
+-- are computed again.
 CREATE OR REPLACE TEMP TABLE changed_keys AS
 SELECT p.review_key
 FROM batch b
@@ -13,6 +14,7 @@ WHERE b.scraped_at >= p.scraped_at AND b.text_norm <> p.text_norm;
 DELETE FROM scores WHERE review_key IN (SELECT review_key FROM changed_keys);
 DELETE FROM embeddings WHERE review_key IN (SELECT review_key FROM changed_keys);
 DELETE FROM cluster_members WHERE review_key IN (SELECT review_key FROM changed_keys);
+DELETE FROM review_terms WHERE review_key IN (SELECT review_key FROM changed_keys);
 
 -- Stored versions that a batch row replaces (at least as new: an older version arriving late
 -- loses) leave; the batch rows come in.

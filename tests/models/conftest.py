@@ -133,3 +133,15 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     from tests.models.tiny_tasks import write_tiny_datasets
 
     return write_tiny_datasets(tmp_path_factory.mktemp("tiny_data"))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models/ folder holding a current tiny joint model (trained once per module)."""
+    from jobs.config import load_config
+    from tests.models.scoring_fixture import train_joint
+
+    root = tmp_path_factory.mktemp("scoring")
+    cfg = load_config(env={}, overrides={"warehouse.root": root / "wh"})
+    train_joint(cfg, root / "data")
+    return root / "wh" / "models"

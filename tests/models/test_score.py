@@ -14,17 +14,7 @@ from jobs.runner import Run, StageFailed
 from models.base.bootstrap import ChecksumError
 from models.scoring import batch, emotion_math, recluster, score
 from tests.etl.rawdata import record, write_raw
-from tests.models.scoring_fixture import train_joint
 from tests.models.tiny_tasks import FILLER, NEGATIVE, POSITIVE
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A models/ folder holding a current tiny joint model (trained once per module)."""
-    root = tmp_path_factory.mktemp("scoring")
-    cfg = load_config(env={}, overrides={"warehouse.root": root / "wh"})
-    train_joint(cfg, root / "data")
-    return root / "wh" / "models"
 
 
 def make_cfg(tmp_path: Path, trained: Path, **overrides) -> AppConfig:
@@ -221,8 +211,11 @@ def test_batched_title_reads_give_the_clusters_of_per_title_reads(
     with open_writer(wh) as con:
         version = con.execute("SELECT DISTINCT similarity_version FROM clusters").fetchone()[0]
         titles = [r[0] for r in con.execute("SELECT DISTINCT title_id FROM reviews").fetchall()]
-        # the per-title path: each title read by its own query, written in its own transaction
-        recluster.recluster(con, titles, version, one, "again")
+        # the per-title path: each title read by its own query, written in its own transaction,
+        # and clustered from scratch again (no state: no incremental assignment)
+        con.execute("DELETE FROM cluster_state")
+        stats = recluster.recluster(con, titles, version, one, "again")
+        assert stats.full_titles == len(titles)
     again = q(batched, "SELECT * EXCLUDE (computed_at, run_id) FROM clusters ORDER BY ALL")
     assert again == got
     assert q(batched, "SELECT * FROM cluster_members ORDER BY ALL") == members
