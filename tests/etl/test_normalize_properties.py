@@ -13,12 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from etl.normalize import (
-    _STEPS,
     FEATURE_COLUMNS,
     features_reference,
     normalize_expr,
     normalize_frame,
 )
+from etl.normalize.steps import _STEPS
 
 OUT_COLUMNS = ["text_norm", "truncated", *FEATURE_COLUMNS]
 SETTINGS = settings(
