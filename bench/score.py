@@ -1,10 +1,11 @@
 """Scoring benchmark (issue 7) with the current (default) models.
 
 1. Throughput on NSMC test texts: the scorer's way (one encoder pass shared by all heads,
-   length-sorted batches of 64, inference_mode), fp32 and int8-dynamic, against, in the same
-   run, the naive way earlier projects used: one review at a time, three separate model
-   passes (one per task), every input padded to 512 tokens.
-2. int8's accuracy cost: agreement with fp32 and NSMC accuracy on the same texts.
+   length-sorted batches of 64, inference_mode) at each CPU precision (fp32, bf16 autocast,
+   int8 dynamic), against, in the same run, the naive way earlier projects used: one review at
+   a time, three separate model passes (one per task), every input padded to 512 tokens.
+2. What each precision costs: sentiment agreement with fp32, NSMC accuracy, emotion and
+   embedding differences on the same texts.
 3. Memory: peak RSS of the score stage streaming over warehouses of ``--sizes`` reviews from
    ../shared/data/unlabeled, stopped after the same number of chunks (the pending set is
    streamed, so memory should not grow with the corpus). Each warehouse is built (raw ->
@@ -41,7 +42,8 @@ from bench.corpus import read_nsmc_test
 from core.warehouse import Warehouse
 from jobs.config import AppConfig, load_config
 from models.config import TASKS, ScoringConfig
-from models.scoring.batch import load_models, quantize_int8, score_texts
+from models.precision import SCORING_PRECISIONS, cpu_has_bf16
+from models.scoring.batch import load_models, score_texts
 from models.scoring.predict import normalize_many
 
 
@@ -186,45 +188,46 @@ def child(*args: str) -> tuple[str, float]:
 # --- parent ----------------------------------------------------------------------------
 
 
+def _timed(models, texts: list[str]) -> tuple[Any, float]:
+    t = time.perf_counter()
+    scored = score_texts(models, texts, 64)
+    return scored, len(texts) / (time.perf_counter() - t)
+
+
 def throughput(args: argparse.Namespace, models_dir: Path) -> None:
+    """All three scores at each precision the scorer offers on CPU, against fp32 (agreement,
+    NSMC accuracy, emotion and embedding differences) and against the naive way."""
     df = read_nsmc_test().filter(~__import__("polars").col("document").is_null())
     df = df.sample(args.texts, seed=0)
     texts = normalize_many(df["document"].to_list())
     labels = df["label"].to_numpy()
-    cfg = ScoringConfig(device="cpu")
-    models = load_models(models_dir, cfg)
-    print(f"models: {models.versions}, encoder passes per review: {len(models.passes)}")
-    print(f"torch threads: {torch.get_num_threads()}, device: cpu")
-
-    t = time.perf_counter()
-    fp32 = score_texts(models, texts, 64)
-    fp32_rate = len(texts) / (time.perf_counter() - t)
-    naive_n = texts[: args.naive]
-    naive_rate = len(naive_n) / naive(models, naive_n)
-    quantize_int8(models)
-    t = time.perf_counter()
-    int8 = score_texts(models, texts, 64)
-    int8_rate = len(texts) / (time.perf_counter() - t)
-
-    acc32 = float(((fp32.p_positive >= 0.5) == labels).mean())
-    acc8 = float(((int8.p_positive >= 0.5) == labels).mean())
-    agree = float(((fp32.p_positive >= 0.5) == (int8.p_positive >= 0.5)).mean())
-    emo_diff = float(np.abs(fp32.emotions - int8.emotions).mean())
-    cos = float((fp32.embedding * int8.embedding).sum(axis=1).mean())
-    print(f"\nall three scores, {len(texts):,} NSMC test texts:")
-    print(f"  scorer fp32 (one pass, sorted batches of 64): {fp32_rate:8.1f} reviews/s")
-    print(f"  scorer int8 dynamic:                          {int8_rate:8.1f} reviews/s")
+    print(f"torch threads: {torch.get_num_threads()}, device: cpu, native bf16: {cpu_has_bf16()}")
+    runs = {}
+    for precision in SCORING_PRECISIONS:  # fp32 first: the baseline of the others
+        models = load_models(models_dir, ScoringConfig(device="cpu", precision=precision))
+        runs[precision] = _timed(models, texts)
+        if precision == "fp32":
+            print(f"models: {models.versions}, encoder passes per review: {len(models.passes)}")
+            naive_n = texts[: args.naive]
+            naive_rate = len(naive_n) / naive(models, naive_n)
+        del models
+    auto = ScoringConfig(device="cpu").precision
+    print(f"\nall three scores, {len(texts):,} NSMC test texts (scoring.precision={auto!r} ->")
+    print(f"  {'bf16' if cpu_has_bf16() else 'fp32'} on this CPU):")
+    fp32, fp32_rate = runs["fp32"]
+    for precision, (scored, rate) in runs.items():
+        acc = float(((scored.p_positive >= 0.5) == labels).mean())
+        agree = float(((fp32.p_positive >= 0.5) == (scored.p_positive >= 0.5)).mean())
+        emo = float(np.abs(fp32.emotions - scored.emotions).mean())
+        cos = float((fp32.embedding * scored.embedding).sum(axis=1).mean())
+        print(
+            f"  {precision:>4}: {rate:7.1f} reviews/s ({rate / fp32_rate:.2f}x fp32,"
+            f" {rate / naive_rate:.0f}x naive) | NSMC acc {acc:.4f} | sentiment agrees with"
+            f" fp32 {agree:.4f} | mean |d emotion| {emo:.4f} | embedding cosine {cos:.5f}"
+        )
     print(
-        f"  naive (1 at a time, 3 passes, pad 512), {len(naive_n)} texts:"
-        f" {naive_rate:8.2f} reviews/s"
-    )
-    print(
-        f"  speed-up vs naive: fp32 {fp32_rate / naive_rate:.0f}x,"
-        f" int8 {int8_rate / naive_rate:.0f}x"
-    )
-    print(
-        f"int8 vs fp32: sentiment agreement {agree:.4f}, NSMC acc {acc32:.4f} -> {acc8:.4f},"
-        f" mean |d emotion| {emo_diff:.4f}, mean embedding cosine {cos:.4f}"
+        f"  naive (1 at a time, 3 passes, pad 512, fp32), {len(naive_n)} texts:"
+        f" {naive_rate:.2f} reviews/s"
     )
 
 

@@ -1,6 +1,6 @@
 """Configuration of the models (base encoder, registry, training) and of batch scoring."""
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -135,6 +135,20 @@ class RayConfig(Frozen):
 
 
 class ScoringConfig(Frozen):
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_quantize(cls, data: Any) -> Any:
+        """``quantize`` was the key before ``precision``: "int8" still means int8, "none"
+        leaves the precision to ``precision``."""
+        if isinstance(data, dict) and "quantize" in data:
+            data = dict(data)
+            legacy = data.pop("quantize")
+            if legacy not in ("none", "int8"):
+                raise ValueError(f"quantize must be none or int8 (got {legacy!r}); use precision")
+            if legacy == "int8":
+                data.setdefault("precision", "int8")
+        return data
+
     device: Literal["auto", "cpu", "cuda"] = "auto"
     batch_size: int = Field(default=64, ge=1)
     # Reviews streamed from the catalog per chunk; memory stays flat as the corpus grows.
@@ -153,8 +167,11 @@ class ScoringConfig(Frozen):
     # that fit no cluster may form clusters of their own), or when the model version changed.
     recluster_unclustered_growth: float = Field(default=0.1, ge=0.0, le=1.0)
     top_emotions: int = Field(default=3, ge=1, le=44)
-    # int8 dynamic quantization of the encoder's linear layers on CPU (never on CUDA).
-    quantize: Literal["none", "int8"] = "none"
+    # The encoder's number format on CPU (models/precision.py; on CUDA it always autocasts).
+    # auto: bf16 autocast where the CPU multiplies bf16 natively, else fp32. int8: dynamic
+    # quantization of the linear layers, fastest but it costs accuracy (NSMC 0.893 -> 0.870,
+    # embedding cosine to fp32 0.90: docs/BENCHMARKS.md).
+    precision: Literal["auto", "fp32", "bf16", "int8"] = "auto"
     # Titles whose embeddings one query reads for reclustering (a query per title scanned the
     # whole embeddings table each time).
     cluster_read_titles: int = Field(default=256, ge=1)

@@ -20,7 +20,13 @@ def score(
     ctx: typer.Context,
     device: Annotated[str | None, typer.Option(help="auto | cpu | cuda")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Texts per encoder batch.")] = None,
-    quantize: Annotated[str | None, typer.Option(help="none | int8 (CPU only)")] = None,
+    precision: Annotated[
+        str | None,
+        typer.Option(help="auto | fp32 | bf16 | int8 on CPU (auto: bf16 where native)"),
+    ] = None,
+    quantize: Annotated[
+        str | None, typer.Option(hidden=True, help="Old name: --quantize int8 = --precision int8")
+    ] = None,
     engine: Annotated[
         str | None, typer.Option(help="local | ray (Ray Data actors, one per GPU or CPU slot)")
     ] = None,
@@ -34,6 +40,7 @@ def score(
         **{
             "scoring.device": device,
             "scoring.batch_size": batch_size,
+            "scoring.precision": precision,
             "scoring.quantize": quantize,
             "scoring.engine": engine,
             "scoring.ray.address": ray_address,

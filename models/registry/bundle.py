@@ -129,6 +129,8 @@ class EncoderPass:
 class LoadedModels:
     by_task: dict[str, LoadedModel]
     passes: list[EncoderPass] = field(default_factory=list)
+    # What the CPU encoder pass runs in (models/precision.py): fp32, bf16 (autocast) or int8.
+    precision: str = "fp32"
 
     @property
     def versions(self) -> dict[str, str]:

@@ -20,6 +20,7 @@ import pyarrow as pa
 import torch
 
 from models.config import TASKS, ScoringConfig
+from models.precision import cpu_autocast, scoring_precision
 from models.registry.bundle import LoadedModels, load_current
 from models.registry.defaults import install_defaults
 from models.registry.store import Registry
@@ -69,7 +70,8 @@ def load_models(models_dir: Any, cfg: ScoringConfig) -> LoadedModels:
     if not all(t in registry.current() for t in TASKS):
         install_defaults(registry)
     models = load_current(registry, device=cfg.device)
-    if cfg.quantize == "int8":
+    models.precision = scoring_precision(cfg.precision, models.passes[0].model.device)
+    if models.precision == "int8":
         quantize_int8(models)
     return models
 
@@ -97,7 +99,8 @@ def score_texts(models: LoadedModels, texts: Sequence[str], batch_size: int = 64
     """All three scores from one encoder pass per artifact."""
     out: dict[str, np.ndarray] = {}
     for p in models.passes:
-        pooled = _encode_adaptive(p.model, p.model.tokenize(list(texts)), batch_size)
+        with cpu_autocast(models.precision, p.model.device):
+            pooled = _encode_adaptive(p.model, p.model.tokenize(list(texts)), batch_size)
         for task in p.tasks:
             if task == "sentiment":
                 out["sentiment"] = p.model.sentiment(pooled)

@@ -100,7 +100,6 @@ def score_stage(
         rows_out=scored,
         details={
             **details,
-            "quantize": cfg.quantize,
             "versions": versions.params(),
             "score_seconds": round(score_s, 3),
             "reviews_per_s": round(scored / score_s, 1) if score_s > 0 and scored else None,

@@ -57,6 +57,7 @@ def run(ctx: StageContext[ScoringConfig], models: LoadedModels | None = None) ->
         "engine": "local",
         "device": str(models.passes[0].model.device),
         "encoder_passes": len(models.passes),
+        "precision": models.precision,
     }
 
     def local(con: duckdb.DuckDBPyConnection, advance: Callable[[int], None]) -> int:
