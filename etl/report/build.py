@@ -20,6 +20,7 @@ import duckdb
 from rich.progress import Progress
 
 from core import ledger
+from core.atomic import replace_dir
 from core.catalog import open_reader
 from core.fonts import hangul_font_file
 from core.stage import StageContext, StageResult
@@ -166,7 +167,9 @@ def _pid_alive(pid: int) -> bool:
 def _remove_dead_temps(out_dir: Path) -> None:
     """Temp folders and links of builds whose process died (their names end with the pid): a
     build still running elsewhere (`kreview report` beside the nightly run) keeps its own."""
-    for tmp in [*out_dir.glob(f"{TMP_PREFIX}*"), *out_dir.glob(".latest-*")]:
+    # (`.<run>.old-<pid>`: a report of the same run that replace_dir had moved aside)
+    dead = [*out_dir.glob(f"{TMP_PREFIX}*"), *out_dir.glob(".latest-*"), *out_dir.glob(".*.old-*")]
+    for tmp in dead:
         pid = tmp.name.rpartition("-")[2]
         if pid.isdigit() and _pid_alive(int(pid)) and int(pid) != os.getpid():
             continue
@@ -174,17 +177,6 @@ def _remove_dead_temps(out_dir: Path) -> None:
             tmp.unlink()
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _swap_in(tmp: Path, final: Path) -> None:
-    """Put the finished folder in place; a report of the same run is replaced whole."""
-    old = None
-    if final.exists():
-        old = final.with_name(f"{TMP_PREFIX}old-{final.name}-{os.getpid()}")
-        final.rename(old)
-    tmp.rename(final)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _size(folder: Path) -> int:
@@ -211,7 +203,7 @@ def write_report(
         size = _size(tmp)
         final = out_dir / data.run.run_id
         mark_snapshot(tmp, REPORT, data.run.run_id)
-        _swap_in(tmp, final)
+        replace_dir(tmp, final)  # a report of the same run is replaced whole
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
