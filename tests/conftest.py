@@ -4,6 +4,8 @@ thread for tiny models."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from jobs.config import AppConfig, load_config
+
+REPO = Path(__file__).resolve().parents[1]
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -56,3 +60,21 @@ def one_torch_thread_session() -> Iterator[None]:
     """One torch thread for session fixtures that train a tiny model once."""
     with torch_threads(1):
         yield
+
+
+def kreview_cli(
+    root: Path, *args: str, cwd: Path | None = None, timeout: float = 120, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """``kreview ARGS`` in a child process on the warehouse at ``root``, as a user runs it:
+    no KREVIEW_* variable of the caller's, the repo importable, ``env`` added."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("KREVIEW_")}
+    clean.update(KREVIEW_WAREHOUSE__ROOT=str(root), PYTHONPATH=str(REPO), **env)
+    return subprocess.run(
+        [sys.executable, "-m", "jobs.cli", *args],
+        env=clean,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=cwd or root.parent,
+        timeout=timeout,
+    )

@@ -1,9 +1,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -14,6 +12,7 @@ from etl import export
 from etl.datatests import load_models, run_tests
 from etl.query import WriteRefused, check_read_only
 from jobs.config import AppConfig
+from tests.conftest import kreview_cli
 from tests.etl import warehouse_fixture as fx
 
 
@@ -23,16 +22,7 @@ def wh(cfg: AppConfig):
 
 
 def kreview(wh, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KREVIEW_")}
-    env["KREVIEW_WAREHOUSE__ROOT"] = str(wh.root)
-    return subprocess.run(
-        [sys.executable, "-m", "jobs.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=wh.root.parent,
-    )
+    return kreview_cli(wh.root, *args)
 
 
 def test_every_view_and_column_is_documented(wh) -> None:

@@ -9,9 +9,7 @@ import hashlib
 import io
 import json
 import math
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
@@ -23,6 +21,7 @@ from core.warehouse import Warehouse
 from etl import export
 from etl.query import QueryRefused, WriteRefused, check_read_only
 from jobs.config import AppConfig
+from tests.conftest import kreview_cli
 from tests.etl import warehouse_fixture as fx
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,18 +41,8 @@ def wh(cfg: AppConfig) -> Warehouse:
     return wh
 
 
-def kreview(wh: Warehouse, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KREVIEW_")}
-    env.update(KREVIEW_WAREHOUSE__ROOT=str(wh.root), PYTHONPATH=str(REPO))
-    return subprocess.run(
-        [sys.executable, "-m", "jobs.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=wh.root.parent,
-        timeout=120,
-    )
+def kreview(wh, *args: str) -> subprocess.CompletedProcess[str]:
+    return kreview_cli(wh.root, *args)
 
 
 def digests(top: Path) -> dict[str, str]:

@@ -5,7 +5,6 @@ read-only copy published after each run (issue 21)."""
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +28,7 @@ from etl.datatests import run_tests
 from jobs.config import AppConfig
 from jobs.runner import Run
 from jobs.status import collect
+from tests.conftest import kreview_cli
 from tests.etl import warehouse_fixture as fx
 
 REPO = Path(__file__).resolve().parents[2]
@@ -162,17 +162,7 @@ def test_a_conversion_that_does_not_verify_leaves_the_old_catalog(
 def test_status_names_the_storage_version(cfg: AppConfig) -> None:
     wh = fx.build(cfg.warehouse.root)
     assert collect(wh).storage_version == STORAGE_VERSION
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KREVIEW_")}
-    env.update(KREVIEW_WAREHOUSE__ROOT=str(wh.root), PYTHONPATH=str(REPO))
-    proc = subprocess.run(
-        [sys.executable, "-m", "jobs.cli", "status"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=wh.root.parent,
-        timeout=120,
-    )
+    proc = kreview_cli(wh.root, "status")
     assert proc.returncode == 0, proc.stderr
     assert f"DuckDB storage {STORAGE_VERSION}" in proc.stdout.replace("\n", "")
 

@@ -22,7 +22,6 @@ from jobs.config import AppConfig, ConfigError, load_config
 from models.config import ScoringConfig
 from models.registry.store import Registry, RegistryError
 from models.scoring import batch, ray_engine, recluster
-from tests.models.scoring_fixture import train_joint
 from tests.models.test_score import add_reviews, corpus, q, run_score
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -37,14 +36,6 @@ RAY = {
     "scoring.ray.batch_rows": 24,
     "scoring.chunk_rows": 64,  # several staged parts and several committed chunks
 }
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("scoring_ray")
-    cfg = load_config(env={}, overrides={"warehouse.root": root / "wh"})
-    train_joint(cfg, root / "data")
-    return root / "wh" / "models"
 
 
 def make_cfg(root: Path, **overrides: object) -> AppConfig:
