@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -34,6 +35,7 @@ from pathlib import Path
 import duckdb
 
 from core.atomic import atomic_path, fsync_dir, fsync_file
+from core.errors import BusyError, MissingError
 from core.lock import describe_holder, read_holder
 from core.retry import Backoff
 from core.sqlfiles import Migration, migrations, read_sql, run_script, sql_root
@@ -48,12 +50,31 @@ BACKUP_SUFFIX = ".storage-backup"
 log = logging.getLogger("kreview.catalog")
 
 
-class CatalogMissing(RuntimeError):
+class CatalogMissing(MissingError, RuntimeError):
     """No catalog exists yet at the warehouse root."""
 
 
-class CatalogBusy(RuntimeError):
-    """A writer holds the catalog open for longer than a reader is willing to wait."""
+class CatalogBusy(BusyError, RuntimeError):
+    """Another process holds the catalog open for longer than this one is willing to wait.
+    ``str()`` names the holder (never a path: the HTTP API shows it to clients)."""
+
+
+# DuckDB names the process holding a database file: "... Conflicting lock is held in
+# /usr/bin/python3.12 (PID 4242) ..." (any program: an analyst's duckdb or Python session too).
+_DUCKDB_HOLDER = re.compile(r"Conflicting lock is held in (.+?) \(PID (\d+)\)")
+
+
+def catalog_holder(wh: Warehouse, exc: BaseException) -> str:
+    """Who holds the catalog, in words: the kreview command (from the writer lock file) when
+    the process DuckDB names is that one, else the program and its pid."""
+    found = _DUCKDB_HOLDER.search(str(exc))
+    lock = read_holder(wh.lock_file) or {}
+    if found:
+        program, pid = Path(found[1]).name, int(found[2])
+        if lock.get("pid") == pid:
+            return describe_holder(lock)
+        return f"another program, {program} (pid {pid}),"
+    return describe_holder(lock) if lock else "another program"
 
 
 def applied_versions(con: duckdb.DuckDBPyConnection) -> set[int]:
@@ -247,15 +268,39 @@ def _open_for_writing(catalog: Path) -> duckdb.DuckDBPyConnection:
     return _connect_writer(catalog)
 
 
+# How long a writer waits for another process (a `kreview status`, an analyst's session) to
+# close the catalog before it gives up with CatalogBusy.
+WRITER_WAIT_S = 5.0
+
+
 @contextmanager
-def open_writer(wh: Warehouse) -> Iterator[duckdb.DuckDBPyConnection]:
+def open_writer(
+    wh: Warehouse, wait_s: float = WRITER_WAIT_S
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """Read-write connection for the span of a stage's work; tables and views are brought up
-    to date first (and the file to STORAGE_VERSION, once).
+    to date first (and the file to STORAGE_VERSION, once). Waits up to ``wait_s`` while
+    another process has the file open, then raises :class:`CatalogBusy` naming it.
 
     Call only while holding the writer lock (see core.lock.writer_lock).
     """
     wh.ensure()
-    con = _open_for_writing(wh.catalog)
+    backoff = Backoff(0.05, 0.5, within_s=wait_s)
+    while True:
+        try:
+            con = _open_for_writing(wh.catalog)
+            break
+        except duckdb.IOException as exc:
+            if not _is_lock_conflict(exc):
+                raise
+            delay = backoff.next_delay()
+            if delay is None:
+                raise CatalogBusy(
+                    f"the catalog is busy: {catalog_holder(wh, exc)} has it open",
+                    hint=f"waited {wait_s:g}s; kreview writes only while no other process "
+                    "has kreview.duckdb open, so close that session and try again; analysts "
+                    "open kreview-read.duckdb instead",
+                ) from None
+            time.sleep(delay)
     try:
         migrate(con)
         create_views(con)
@@ -285,8 +330,9 @@ def open_reader(
     open another connection on the catalog in the same process while this one is open."""
     if not wh.catalog.exists():
         raise CatalogMissing(
-            f"no catalog at {wh.catalog}: run a stage first (e.g. `kreview run`) "
-            "or point --warehouse / KREVIEW_WAREHOUSE__ROOT at an existing warehouse"
+            f"no catalog at {wh.catalog}",
+            hint="run a stage first, e.g. `kreview run`, or point --warehouse / "
+            "KREVIEW_WAREHOUSE__ROOT at an existing warehouse",
         )
     backoff = Backoff(0.05, 0.5, within_s=wait_s)
     while True:
@@ -298,10 +344,9 @@ def open_reader(
                 raise
             delay = backoff.next_delay()
             if delay is None:
-                holder = read_holder(wh.lock_file) or {}
                 raise CatalogBusy(
-                    f"the catalog is open for writing by {describe_holder(holder)}; "
-                    f"waited {wait_s:g}s, try again when it finishes"
+                    f"the catalog is busy: {catalog_holder(wh, exc)} is writing to it",
+                    hint=f"waited {wait_s:g}s; try again when it finishes",
                 ) from None
             time.sleep(delay)
     try:

@@ -7,6 +7,7 @@ into the file so that a refused command (or a waiting reader) can name it.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -17,18 +18,38 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from core.errors import BusyError, ReadOnlyError
 
-class WarehouseLocked(RuntimeError):
+# errno values that mean "this warehouse cannot be written here" (mount or permissions).
+NOT_WRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+class WarehouseLocked(BusyError, RuntimeError):
     """Another process holds the writer lock."""
 
     def __init__(self, path: Path, holder: dict[str, Any] | None) -> None:
         self.holder = holder or {}
-        super().__init__(f"the warehouse is busy: {describe_holder(self.holder)} (lock {path})")
+        super().__init__(
+            f"the warehouse is busy: {describe_holder(self.holder)} holds the writer lock",
+            hint=f"try again when it finishes; lock file {path}",
+        )
+
+
+class WarehouseReadOnly(ReadOnlyError, RuntimeError):
+    """The warehouse cannot be written (read-only mount, or no permission)."""
+
+    def __init__(self, root: Path, exc: OSError) -> None:
+        why = "is on a read-only file system" if exc.errno == errno.EROFS else "is not writable"
+        super().__init__(
+            f"the warehouse {root} {why}, and this command writes to it",
+            hint="reading commands such as status, query and models list work there",
+        )
 
 
 def describe_holder(holder: dict[str, Any]) -> str:
+    """Who holds the lock, from what it wrote into the lock file."""
     if not holder:
-        return "another kreview process holds the writer lock"
+        return "another kreview process (it has not written its name yet)"
     run = f" run {holder['run_id']}" if holder.get("run_id") else ""
     return (
         f"'kreview {holder.get('command', '?')}'{run} (pid {holder.get('pid', '?')} "
@@ -50,9 +71,15 @@ def read_holder(path: Path) -> dict[str, Any] | None:
 
 @contextmanager
 def writer_lock(path: Path, command: str, run_id: str | None = None) -> Iterator[dict[str, Any]]:
-    """Hold the writer lock for the block, or raise :class:`WarehouseLocked` at once."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fh = path.open("a+", encoding="utf-8")
+    """Hold the writer lock for the block, or raise :class:`WarehouseLocked` at once
+    (:class:`WarehouseReadOnly` where the warehouse cannot be written)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fh = path.open("a+", encoding="utf-8")
+    except OSError as exc:
+        if exc.errno in NOT_WRITABLE:
+            raise WarehouseReadOnly(path.parent, exc) from None
+        raise
     try:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -1,5 +1,11 @@
 """Logging: JSON lines to ``<warehouse>/logs/kreview.jsonl`` (with run id and stage), and
-short human lines on stderr."""
+short human lines on stderr.
+
+The file is optional: where ``logs/`` cannot be written (a read-only warehouse) logging falls
+back to stderr alone, and a read-only command (``create=False``) never creates ``logs/``; it
+appends to the file only where the folder already exists. A record logged with
+``extra={"file_only": True}`` goes to the file and not to stderr (the CLI's error line has
+already said it there)."""
 
 from __future__ import annotations
 
@@ -29,6 +35,10 @@ class JsonLinesFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False, default=str)
 
 
+def _not_file_only(record: logging.LogRecord) -> bool:
+    return not getattr(record, "file_only", False)
+
+
 class ConsoleFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         stage = getattr(record, "stage", None)
@@ -36,7 +46,25 @@ class ConsoleFormatter(logging.Formatter):
         return f"{record.levelname.lower()}: {prefix}{record.getMessage()}"
 
 
-def setup_logging(log_dir: Path | None, level: int = logging.INFO, console: bool = True) -> None:
+_log_file: Path | None = None
+
+
+def log_file() -> Path | None:
+    """The JSON-lines file the ``kreview`` logger writes to now, if any."""
+    return _log_file
+
+
+def setup_logging(
+    log_dir: Path | None,
+    level: int = logging.INFO,
+    console: bool = True,
+    *,
+    create: bool = True,
+) -> Path | None:
+    """Log to stderr (warnings and up) and to ``log_dir/kreview.jsonl``; returns that file, or
+    None where there is none: no ``log_dir``, ``create`` is False and the folder does not
+    exist, or it cannot be written (read-only mount, no permission)."""
+    global _log_file
     root = logging.getLogger("kreview")
     root.setLevel(level)
     for handler in list(root.handlers):
@@ -47,12 +75,21 @@ def setup_logging(log_dir: Path | None, level: int = logging.INFO, console: bool
         err = logging.StreamHandler(sys.stderr)
         err.setLevel(logging.WARNING)
         err.setFormatter(ConsoleFormatter())
+        err.addFilter(_not_file_only)
         root.addHandler(err)
-    if log_dir is not None:
-        log_dir.mkdir(parents=True, exist_ok=True)
+    _log_file = None
+    if log_dir is None or (not create and not log_dir.is_dir()):
+        return None
+    try:
+        if create:
+            log_dir.mkdir(parents=True, exist_ok=True)
         fh = logging.FileHandler(log_dir / "kreview.jsonl", encoding="utf-8")
-        fh.setFormatter(JsonLinesFormatter())
-        root.addHandler(fh)
+    except OSError:
+        return None  # read-only or not ours: stderr only
+    fh.setFormatter(JsonLinesFormatter())
+    root.addHandler(fh)
+    _log_file = log_dir / "kreview.jsonl"
+    return _log_file
 
 
 def stage_logger(run_id: str, stage: str) -> logging.LoggerAdapter[logging.Logger]:

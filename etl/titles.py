@@ -3,6 +3,10 @@
 One title per line: ``name`` or ``name<TAB>year``; blank lines and ``#`` comments are skipped.
 The entry (name, and year where names clash) is a title's identity across sites: every source
 resolves it to its own id, and both are recorded, so Naver and Watcha reviews of one film meet.
+
+A name longer than ``MAX_NAME_CHARS`` is refused (no film title is that long: it is a pasted
+paragraph or a file that is not a titles list), and so is a list with no title at all (a
+scrape of it would collect nothing). Error lines echo at most ``ECHO_CHARS`` of a line.
 """
 
 from __future__ import annotations
@@ -13,12 +17,21 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.errors import UsageError
+
 _SPACES = re.compile(r"\s+")
 _YEAR = re.compile(r"^\d{4}$")
+MAX_NAME_CHARS = 300
+ECHO_CHARS = 80
 
 
-class TitlesError(ValueError):
-    """The titles list cannot be read; the message names the file and line."""
+class TitlesError(UsageError, ValueError):
+    """The titles list cannot be read; the message names the file and line (exit 2)."""
+
+
+def _echo(text: str) -> str:
+    """``text`` quoted for an error line, cut to ECHO_CHARS characters."""
+    return repr(text if len(text) <= ECHO_CHARS else text[: ECHO_CHARS - 1] + "…")
 
 
 @dataclass(frozen=True)
@@ -57,10 +70,17 @@ def parse_titles(text: str, origin: str = "<titles>") -> list[TitleEntry]:
         year_text = year_text.strip()
         if not name:
             raise TitlesError(f"{origin}:{lineno}: empty title name")
+        if len(name) > MAX_NAME_CHARS:
+            raise TitlesError(
+                f"{origin}:{lineno}: a title of {len(name):,} characters (at most "
+                f"{MAX_NAME_CHARS}): {_echo(name)}"
+            )
         year: int | None = None
         if year_text:
             if not _YEAR.match(year_text):
-                raise TitlesError(f"{origin}:{lineno}: year must be four digits, got {year_text!r}")
+                raise TitlesError(
+                    f"{origin}:{lineno}: year must be four digits, got {_echo(year_text)}"
+                )
             year = int(year_text)
         entry = TitleEntry(title_id(name, year), name, year)
         if entry.title_id not in seen:
@@ -74,6 +94,19 @@ def load_titles(path: Path) -> list[TitleEntry]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise TitlesError(f"titles file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TitlesError(f"cannot read titles file {path}: {exc}") from exc
-    return parse_titles(text, str(path))
+    except UnicodeDecodeError as exc:
+        line = exc.object[: exc.start].count(b"\n") + 1
+        raise TitlesError(
+            f"{path}:{line}: not UTF-8 (byte 0x{exc.object[exc.start]:02x})",
+            hint="save the titles list as UTF-8",
+        ) from None
+    except OSError as exc:
+        raise TitlesError(f"cannot read titles file {path}: {exc.strerror}") from None
+    titles = parse_titles(text, str(path))
+    if not titles:
+        raise TitlesError(
+            f"the titles file {path} lists no title (only blank lines or # comments): "
+            "a scrape of it would collect nothing",
+            hint="one title per line: name, or name<TAB>year",
+        )
+    return titles

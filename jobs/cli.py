@@ -1,22 +1,21 @@
 """Entry point of the `kreview` console script.
 
-Known user errors (bad config, busy warehouse, missing catalog) end with one line on stderr and
-a documented exit code (``jobs.exits``), never a traceback.
+Every command runs under one top-level handler (``jobs.exits.handle``, wired in as the root
+command ``jobs.exits.KreviewGroup``): an expected failure (a ``core.errors.KreviewError``, or a
+known exception of a module that raises its own) ends with ``kreview: <what> (<hint>)`` on one
+line and its documented exit code, never a traceback; an unexpected one prints one line naming
+the file that holds the traceback (``--debug`` or ``KREVIEW_DEBUG=1`` shows it). SIGINT and
+SIGTERM both interrupt: the stage rolls back and the run is marked ``interrupted``.
 """
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
-import sys
 
 import jobs.commands
-from core.catalog import CatalogBusy, CatalogMissing
-from core.lock import WarehouseLocked
 from jobs.app import app
-from jobs.config import ConfigError
-from jobs.exits import EXIT_BUSY, EXIT_CONFIG, EXIT_FAILED, EXIT_MISSING, error_line
-from jobs.runner import StageFailed
+from jobs.exits import install_signal_handlers
 
 # Every module in jobs/commands attaches its commands to `app` when imported.
 for _mod in pkgutil.iter_modules(jobs.commands.__path__):
@@ -24,20 +23,8 @@ for _mod in pkgutil.iter_modules(jobs.commands.__path__):
 
 
 def main() -> None:
-    try:
-        app()
-    except ConfigError as exc:
-        error_line(f"config error: {exc}")
-        sys.exit(EXIT_CONFIG)
-    except (WarehouseLocked, CatalogBusy) as exc:
-        error_line(f"{exc}")
-        sys.exit(EXIT_BUSY)
-    except CatalogMissing as exc:
-        error_line(f"{exc}")
-        sys.exit(EXIT_MISSING)
-    except StageFailed as exc:
-        error_line(f"{exc}")
-        sys.exit(EXIT_FAILED)
+    install_signal_handlers()
+    app()
 
 
 if __name__ == "__main__":

@@ -17,8 +17,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import ValidationError, field_validator
 
+from core.errors import UsageError
 from core.frozen import Frozen
 from etl.clean_config import CleanConfig
 from etl.export_config import ExportConfig
@@ -33,14 +34,26 @@ CONFIG_ENV = "KREVIEW_CONFIG"
 DEFAULT_CONFIG_NAME = "kreview.toml"
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageError, ValueError):
     """A configuration value is missing, malformed or out of range (one line, names the key)."""
+
+    prefix = "config error: "
 
 
 class WarehouseConfig(Frozen):
     root: Path = Path("warehouse")
-    # Short read-only commands wait this long for a running writer before giving up.
+    # Short read-only commands wait this long for a running writer before giving up (and a
+    # run waits as long for another process to close the catalog).
     read_wait_s: float = 5.0
+
+    @field_validator("root", mode="before")
+    @classmethod
+    def _not_empty(cls, value: object) -> object:
+        # Path("") is ".": an empty --warehouse or KREVIEW_WAREHOUSE__ROOT= would silently
+        # make the current directory the warehouse.
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("the warehouse path is empty")
+        return value
 
 
 class AppConfig(Frozen):
@@ -77,6 +90,12 @@ def _read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        line = exc.object[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path}:{line}: not UTF-8 (byte 0x{exc.object[exc.start]:02x}); save the file as "
+            "UTF-8 (e.g. `iconv -f cp949 -t utf-8`)"
+        ) from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
 

@@ -58,6 +58,8 @@ def resume_point(wh: Warehouse, wait_s: float) -> tuple[str, str] | None:
 
 
 def plan(cfg: AppConfig, start: str | None = None, only: str | None = None) -> Plan:
+    if start is not None and only is not None:
+        raise ValueError(f"--from {start} and --only {only} exclude each other: give one")
     for name in (start, only):
         if name is not None and name not in STAGES:
             raise ValueError(f"unknown stage {name!r} (stages: {', '.join(STAGES)})")

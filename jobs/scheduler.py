@@ -51,7 +51,7 @@ from core import ledger
 from core.catalog import CatalogBusy, CatalogMissing, open_reader
 from core.lock import writer_lock
 from core.warehouse import Warehouse
-from jobs.exits import EXIT_BUSY
+from jobs.exits import EXIT_BUSY, EXIT_SIGNAL_BASE
 from jobs.pipeline import RUN_COMMAND
 from jobs.schedule_config import ScheduleConfig, cron_trigger
 from models.registry.store import Registry
@@ -261,7 +261,7 @@ def child_outcome(rc: int, run: LedgerRun | None) -> JobOutcome:
     if run is not None:
         status = run.status
         if status == ledger.RUNNING:  # the child died without closing its run
-            status = ledger.INTERRUPTED if rc < 0 else ledger.FAILED
+            status = ledger.INTERRUPTED if rc < 0 or rc > EXIT_SIGNAL_BASE else ledger.FAILED
         return JobOutcome(status, run.run_id, rc, run.error)
     if rc == 0:
         return JobOutcome(ledger.SUCCEEDED, rc=rc)
@@ -269,6 +269,10 @@ def child_outcome(rc: int, run: LedgerRun | None) -> JobOutcome:
         return JobOutcome(BUSY, rc=rc, detail="another writer holds the warehouse")
     if rc < 0:
         return JobOutcome(ledger.INTERRUPTED, rc=rc, detail=f"killed by signal {-rc}")
+    if rc > EXIT_SIGNAL_BASE and rc - EXIT_SIGNAL_BASE in (signal.SIGINT, signal.SIGTERM):
+        return JobOutcome(
+            ledger.INTERRUPTED, rc=rc, detail=f"stopped by signal {rc - EXIT_SIGNAL_BASE}"
+        )
     return JobOutcome(ledger.FAILED, rc=rc)
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from core.catalog import open_writer
+from core.catalog import CatalogMissing, open_writer
 from core.lock import writer_lock
 from core.warehouse import Warehouse
 from jobs.app import app, console, state
@@ -17,18 +17,24 @@ from jobs.status import collect
 
 @app.command()
 def status(ctx: typer.Context) -> None:
-    """Warehouse location, rows per layer, the last runs, current model versions (read-only)."""
-    cfg = state(ctx).config()
+    """Warehouse location, rows per layer, the last runs, current model versions (read-only;
+    exit 4 when there is no catalog yet, like `kreview query`)."""
+    cfg = state(ctx).read_config()
     wh = Warehouse(cfg.warehouse.root)
+    if not wh.root.is_dir():
+        raise CatalogMissing(
+            f"no warehouse at {wh.root}",
+            hint="check --warehouse / KREVIEW_WAREHOUSE__ROOT; `kreview init` creates one",
+        )
     st = collect(wh, cfg.warehouse.read_wait_s)
     console.print(f"[bold]warehouse[/] {st.root.resolve()}")
-    if not st.catalog_exists:
-        console.print("catalog: none yet (run `kreview init` or any stage)")
-    else:
+    if st.catalog_exists:
         console.print(
             f"catalog: {wh.catalog} (schema version {st.schema_version}, "
             f"DuckDB storage {st.storage_version or 'unknown'})"
         )
+    else:
+        console.print("catalog: none yet (run `kreview init` or any stage)")
     layers = Table(title="rows per layer", title_justify="left")
     layers.add_column("layer")
     layers.add_column("rows", justify="right")
@@ -84,6 +90,10 @@ def status(ctx: typer.Context) -> None:
         console.print(mt)
     else:
         console.print("current models: none registered")
+    if not st.catalog_exists:
+        raise CatalogMissing(
+            f"no catalog at {wh.catalog}", hint="`kreview init` or any stage creates it"
+        )
 
 
 @app.command()
@@ -104,7 +114,7 @@ def show_config(
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """Print the effective configuration (defaults, file, environment and flags merged)."""
-    cfg = state(ctx).config()
+    cfg = state(ctx).read_config()
     data = cfg.model_dump(mode="json")
     if as_json:
         console.print_json(json.dumps(data, ensure_ascii=False))

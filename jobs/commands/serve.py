@@ -27,7 +27,7 @@ def serve_command(
     device: Annotated[str | None, typer.Option(help="auto | cpu | cuda")] = None,
 ) -> None:
     """Serve /v1/predict, /v1/similarity, /v1/titles, /healthz, /readyz until Ctrl-C/SIGTERM."""
-    cfg = state(ctx).config(
+    cfg = state(ctx).read_config(
         **{
             "serve.host": host,
             "serve.port": port,
@@ -35,18 +35,20 @@ def serve_command(
             "scoring.device": device,
         }
     )
-    from jobs.serve.server import ExposureError, check_exposure, serve_forever
+    from jobs.serve.server import ExposureError, check_exposure, check_port, serve_forever
 
+    # Before loading models: fail in a second, not a minute.
     try:
-        check_exposure(cfg.serve)  # before loading models: fail in a second, not a minute
+        check_exposure(cfg.serve)
     except ExposureError as exc:
         raise ConfigError(str(exc)) from None
+    check_port(cfg.serve)
+    from jobs.commands.score import scoring_models
     from jobs.serve.app import create_app
     from models.registry.bundle import describe
-    from models.scoring.batch import load_models
 
     wh = Warehouse(cfg.warehouse.root)
-    models = load_models(wh.models_dir, cfg.scoring)
+    models = scoring_models(cfg)
     for p in describe(models):
         err_console.print(f"model {p['ref']}: {', '.join(p['tasks'])}")
     if not wh.catalog.exists():

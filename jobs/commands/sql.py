@@ -23,6 +23,7 @@ from etl.query import run as run_query
 from etl.snapshots import LATEST
 from jobs.app import app, console, state
 from jobs.exits import EXIT_FAILED, error_line, fail
+from jobs.inputs import check_out_dir, check_out_file
 from jobs.runner import Run
 from jobs.summary import print_results
 
@@ -46,7 +47,7 @@ def views(ctx: typer.Context) -> None:
 @app.command()
 def check(ctx: typer.Context) -> None:
     """Run the data tests declared beside the SQL; exit 1 with a list of failures."""
-    cfg = state(ctx).config()
+    cfg = state(ctx).read_config()
     with open_reader(Warehouse(cfg.warehouse.root), cfg.warehouse.read_wait_s) as con:
         ran, failures = run_tests(con)
     if not failures:
@@ -77,7 +78,9 @@ def query(
     limit: Annotated[int, typer.Option(help="Rows shown in table format.")] = 50,
 ) -> None:
     """Ad-hoc SQL over the catalog on a read-only, sandboxed connection (no file access)."""
-    cfg = state(ctx).config()
+    cfg = state(ctx).read_config()
+    if out is not None:
+        check_out_file(out, "--out")  # before the query runs: a typo costs one line
     try:
         [statement] = check_read_only(sql)
     except QueryRefused as exc:
@@ -180,7 +183,13 @@ def export(
     if verify and snapshot is not None:
         _verify_export(snapshot)  # no config needed: a snapshot is self-describing
         return
-    cfg = st.config(**{"export.out_dir": out})
+    if out is not None and not verify:
+        check_out_dir(out, "--out")
+    cfg = (
+        st.read_config(**{"export.out_dir": out})
+        if verify
+        else st.config(**{"export.out_dir": out})
+    )
     if verify:
         root = export_stage.export_root(cfg.export, Warehouse(cfg.warehouse.root))
         _verify_export((root / LATEST).resolve())

@@ -22,7 +22,6 @@ from jobs.exits import fail
 from models.base.store import BaseMismatch, BaseUnavailable, UnsafeWeights
 from models.config import JOINT, KINDS, TASKS, parse_repeats
 from models.data import DataError
-from models.registry.store import RegistryError
 
 if TYPE_CHECKING:
     from models.training.workflow import TrainOutcome
@@ -352,6 +351,4 @@ def train_command(
         WarmStartError,
     ) as exc:
         raise fail(str(exc)) from None
-    except RegistryError as exc:
-        raise fail(str(exc), 1) from None
     print_summary(out)

@@ -263,7 +263,7 @@ def _warehouse_check(wh: Warehouse, wait_s: float) -> str:
     try:
         titles.check_readable(wh, wait_s=wait_s)
     except CatalogMissing:
-        return f"no catalog at {wh.catalog}"
+        return "no catalog yet"  # no server path in a response body
     except CatalogBusy as exc:
         return f"busy: {exc}"
     except duckdb.Error as exc:
@@ -292,13 +292,16 @@ def _install_error_handlers(app: FastAPI, retry: str) -> None:
     async def closed(_: Request, exc: BatcherClosed) -> JSONResponse:
         return problem(503, str(exc), **{"Retry-After": retry})
 
+    # Bodies name the holder of a busy catalog, never a server path (those stay in the log).
     @app.exception_handler(CatalogBusy)
     async def busy(_: Request, exc: CatalogBusy) -> JSONResponse:
         return problem(503, str(exc), **{"Retry-After": retry})
 
     @app.exception_handler(CatalogMissing)
     async def missing(_: Request, exc: CatalogMissing) -> JSONResponse:
-        return problem(503, "the warehouse has no catalog yet", [str(exc)])
+        return problem(
+            503, "the warehouse has no catalog yet", ["a pipeline run on the server creates it"]
+        )
 
     @app.exception_handler(Exception)
     async def internal(request: Request, exc: Exception) -> JSONResponse:

@@ -11,11 +11,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from jobs.inputs import text_problem
 from jobs.serve.config import ServeConfig
 
 STRICT = ConfigDict(extra="forbid", strict=True)
+
+
+def scoreable(text: str) -> str:
+    """The rule `kreview predict` / `similarity` apply too (jobs.inputs.text_problem)."""
+    problem = text_problem(text)
+    if problem:
+        raise ValueError(f"the text {problem}")
+    return text
 
 
 def text_type(max_chars: int, what: str) -> Any:
@@ -23,7 +32,10 @@ def text_type(max_chars: int, what: str) -> Any:
         str,
         # pydantic refuses lone surrogates ("\ud800"), which the tokenizer cannot take
         StringConstraints(min_length=1, max_length=max_chars),
-        Field(description=f"{what}: 1 to {max_chars} characters"),
+        AfterValidator(scoreable),
+        Field(
+            description=f"{what}: 1 to {max_chars} characters, not only white space",
+        ),
     ]
 
 

@@ -3,8 +3,10 @@ benchmarks), and the guard against exposing the API without a key."""
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import signal
+import socket
 import threading
 import time
 from types import TracebackType
@@ -12,6 +14,7 @@ from typing import Any
 
 import uvicorn
 
+from core.errors import KreviewError, PortError
 from jobs.serve.config import ServeConfig
 
 
@@ -36,6 +39,33 @@ def check_exposure(cfg: ServeConfig) -> None:
         f"refusing to serve on {cfg.host} without an API key: set serve.api_key "
         "(KREVIEW_SERVE__API_KEY) so clients must send X-API-Key, or pass --insecure"
     )
+
+
+def check_port(cfg: ServeConfig) -> None:
+    """Bind ``cfg.host:cfg.port`` once, as uvicorn will (SO_REUSEADDR), and let it go: a port
+    in use is refused in a second, before the models load (exit 7, not 3: "busy" means the
+    warehouse). Port 0 (any free one) always binds."""
+    if cfg.port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(cfg.host, cfg.port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise PortError(f"cannot serve on {cfg.host}: {exc.strerror}") from None
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortError(
+                    f"port {cfg.port} on {cfg.host} is in use by another program",
+                    hint="stop it, or choose another port with --port; 0 picks a free one",
+                ) from None
+            raise PortError(
+                f"cannot bind {cfg.host}:{cfg.port}: {exc.strerror}",
+                hint="ports below 1024 need privileges; choose another with --port",
+            ) from None
 
 
 def uvicorn_config(app: Any, cfg: ServeConfig, **overrides: Any) -> uvicorn.Config:
@@ -64,8 +94,19 @@ def serve_forever(app: Any, cfg: ServeConfig) -> list[int]:
         sig: signal.signal(sig, lambda got, _frame: seen.append(got))
         for sig in (signal.SIGINT, signal.SIGTERM)
     }
+    server = uvicorn.Server(uvicorn_config(app, cfg))
     try:
-        uvicorn.Server(uvicorn_config(app, cfg)).run()
+        server.run()
+    except SystemExit:
+        # uvicorn exits (status 3) when the app's startup fails or it cannot bind (another
+        # program took the port since check_port): the log line above says which.
+        if server.started or getattr(server, "lifespan", None) is None:
+            raise
+        if server.lifespan.should_exit:
+            raise KreviewError("the API did not start (the log line above says why)") from None
+        raise PortError(
+            f"cannot bind {cfg.host}:{cfg.port} (the log line above says why)"
+        ) from None
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -191,8 +191,9 @@ def load_current(
     missing = [t for t in tasks if t not in current]
     if missing:
         raise RegistryError(
-            f"no current model for {', '.join(missing)} in {registry.root}: "
-            "train one (`kreview train …`) or promote one (`kreview models promote …`)"
+            f"no current model for {', '.join(missing)} in {registry.root}",
+            hint="`kreview models bootstrap` installs the shipped defaults; or train one "
+            "(`kreview train …`) or promote one (`kreview models promote REF`)",
         )
     loaded: dict[str, LoadedModel] = {}
     by_task: dict[str, LoadedModel] = {}

@@ -44,6 +44,7 @@ import duckdb
 
 from core.atomic import atomic_write_text
 from core.digest import sha256_file
+from core.errors import EXIT_USAGE, ModelError
 from models.base.bootstrap import (
     CHECKSUMS_FILE,
     PROVENANCE_FILE,
@@ -65,8 +66,15 @@ WORK_DIR = "_work"
 REQUIRED_FILES = (CONFIG_FILE, METRICS_FILE, CARD_FILE, "heads.safetensors")
 
 
-class RegistryError(RuntimeError):
-    """A registry operation cannot be done (unknown version, bad folder, …)."""
+class RegistryError(ModelError, RuntimeError):
+    """A registry operation cannot be done (bad folder, corrupt current.json, …): exit 6."""
+
+
+class ModelNotFound(RegistryError):
+    """No model answers to the ref given (a usage error: exit 2, for every command)."""
+
+    code = EXIT_USAGE
+    hint = "`kreview models list` shows the registered versions"
 
 
 class UnsafeArtifact(RegistryError):
@@ -75,6 +83,17 @@ class UnsafeArtifact(RegistryError):
 
 class ArtifactCorrupt(RegistryError):
     """A model folder's files do not match its checksums.json."""
+
+    hint = (
+        "a shipped default is restored by deleting its folder and running "
+        "`kreview models bootstrap`; otherwise promote another version with "
+        "`kreview models promote REF --force`"
+    )
+
+
+# What `models show|promote|…` accept besides refs: the version serving a task now, and the
+# newest trained one (as `kreview train --init-from` does).
+CURRENT, LATEST = "current", "latest"
 
 
 def new_version(now: datetime | None = None) -> str:
@@ -156,16 +175,22 @@ def refuse_pickles(folder: Path) -> None:
         )
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def _read_json(path: Path, hint: str | None = None) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text("utf-8"))
     except FileNotFoundError:
-        raise RegistryError(f"{path} is missing") from None
-    except json.JSONDecodeError as exc:
-        raise RegistryError(f"{path} is not valid JSON: {exc}") from None
+        raise RegistryError(f"{path} is missing", hint=hint) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RegistryError(f"{path} is not valid JSON: {exc}", hint=hint) from None
     if not isinstance(data, dict):
-        raise RegistryError(f"{path}: expected a JSON object")
+        raise RegistryError(f"{path}: expected a JSON object", hint=hint)
     return data
+
+
+CURRENT_HINT = (
+    "it says which version serves each task: delete it, then choose them again, the shipped "
+    "defaults with `kreview models bootstrap`, others with `kreview models promote REF --force`"
+)
 
 
 class Registry:
@@ -200,25 +225,58 @@ class Registry:
         return VersionInfo(kind, path.name, path, config, metrics)
 
     def get(self, ref: str) -> VersionInfo:
+        """``<kind>/<version>`` (a trailing slash, as a shell completes a folder, is fine) or
+        an unambiguous bare version; :class:`ModelNotFound` otherwise."""
+        ref = ref.strip().rstrip("/")
         kind, _, version = ref.rpartition("/")
         if kind:
             if kind not in KINDS:
-                raise RegistryError(f"unknown kind {kind!r} in {ref!r} (one of {', '.join(KINDS)})")
+                raise ModelNotFound(f"unknown kind {kind!r} in {ref!r} (one of {', '.join(KINDS)})")
             path = self.root / kind / version
-            if not path.is_dir():
-                raise RegistryError(f"no model {ref} in {self.root}")
+            if not version or not path.is_dir():
+                raise ModelNotFound(f"no model {ref} in {self.root}")
             return self._info(kind, path)
-        found = [(k, self.root / k / version) for k in KINDS if (self.root / k / version).is_dir()]
+        found = [
+            (k, self.root / k / version)
+            for k in KINDS
+            if version and (self.root / k / version).is_dir()
+        ]
         if not found:
-            raise RegistryError(f"no model version {ref} in {self.root}")
+            raise ModelNotFound(f"no model version {ref!r} in {self.root}")
         if len(found) > 1:
-            raise RegistryError(f"version {ref} exists under several kinds; write <kind>/{ref}")
+            raise ModelNotFound(f"version {ref} exists under several kinds; write <kind>/{ref}")
         return self._info(*found[0])
+
+    def lookup(self, ref: str) -> VersionInfo:
+        """What a user may name: a ref (:meth:`get`), a task (the version serving it now),
+        ``current`` (the version serving every task, where one does) or ``latest`` (the
+        newest trained version, as ``--init-from`` takes it)."""
+        ref = ref.strip().rstrip("/")
+        current = self.current()
+        if ref in current:
+            return self.get(current[ref]["ref"])
+        if ref == CURRENT:
+            refs = sorted({entry["ref"] for entry in current.values()})
+            if not refs:
+                raise ModelNotFound(
+                    "no model is current yet",
+                    hint="`kreview models bootstrap` installs the shipped defaults",
+                )
+            if len(refs) > 1:
+                per_task = ", ".join(f"{t}: {e['ref']}" for t, e in sorted(current.items()))
+                raise ModelNotFound(
+                    f"'current' differs per task ({per_task})",
+                    hint="name a task instead, e.g. `kreview models show sentiment`",
+                )
+            return self.get(refs[0])
+        if ref == LATEST:
+            return self.get(resolve_ref(self, LATEST, ()))
+        return self.get(ref)
 
     def current(self) -> dict[str, dict[str, Any]]:
         """``{task: {"ref", "promoted_at", "forced"}}`` from current.json."""
         path = self.root / CURRENT_FILE
-        return _read_json(path) if path.is_file() else {}
+        return _read_json(path, CURRENT_HINT) if path.is_file() else {}
 
     def current_info(self, task: str) -> VersionInfo | None:
         entry = self.current().get(task)
@@ -440,16 +498,17 @@ def resolve_ref(registry: Registry, ref: str, tasks: Sequence[str]) -> str:
     ``latest`` the newest trained (not refitted) version holding every task: what
     `make train-defaults` refits right after training, before any promotion. Used by
     ``models refit-head`` and ``train --init-from``."""
-    if ref == "current":
+    if ref == CURRENT:
         entry = registry.current().get(tasks[0] if tasks else "")
         if entry is None:
-            raise RegistryError(f"no current model for {', '.join(tasks)}")
+            raise ModelNotFound(f"no current model for {', '.join(tasks)}")
         return str(entry["ref"])
-    if ref == "latest":
+    if ref == LATEST:
         trained = [
             v for v in registry.versions() if set(tasks) <= set(v.tasks) and "refit" not in v.config
         ]
         if not trained:
-            raise RegistryError(f"no trained model with {', '.join(tasks)}")
+            with_tasks = f" with {', '.join(tasks)}" if tasks else ""
+            raise ModelNotFound(f"no trained model{with_tasks} ('latest' leaves refits aside)")
         return max(trained, key=lambda v: (v.created_at, v.version)).ref
     return ref

@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import torch
 
+from core.errors import raise_if_interrupted
 from models.config import TASKS, ScoringConfig
 from models.precision import cpu_autocast, scoring_precision
 from models.registry.bundle import LoadedModels, load_current
@@ -70,6 +71,9 @@ def load_models(models_dir: Any, cfg: ScoringConfig) -> LoadedModels:
     if not all(t in registry.current() for t in TASKS):
         install_defaults(registry)
     models = load_current(registry, device=cfg.device)
+    # A Ctrl-C / SIGTERM during the load whose KeyboardInterrupt a library swallowed (native
+    # loaders may) still stops the command here, before any scoring.
+    raise_if_interrupted()
     models.precision = scoring_precision(cfg.precision, models.passes[0].model.device)
     if models.precision == "int8":
         quantize_int8(models)

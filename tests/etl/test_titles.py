@@ -59,3 +59,25 @@ def test_demo_titles_file_parses() -> None:
     entries = load_titles(DEMO_TITLES)
     assert len(entries) > 30
     assert ("올드보이", 2003) in [(e.name, e.year) for e in entries]
+
+
+def test_a_huge_line_is_refused_with_a_short_echo() -> None:
+    with pytest.raises(TitlesError) as info:
+        parse_titles("기생충\n" + "가" * 10_000 + "\n")
+    message = str(info.value)
+    assert message.startswith("<titles>:2: a title of 10,000 characters (at most 300)")
+    assert len(message) < 200 and message.endswith("…'")
+
+
+def test_a_list_without_titles_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "titles.txt"
+    path.write_text("# nothing yet\n\n", encoding="utf-8")
+    with pytest.raises(TitlesError, match="lists no title"):
+        load_titles(path)
+
+
+def test_a_cp949_list_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "titles.txt"
+    path.write_bytes("기생충\n".encode() + "괴물\n".encode("cp949"))
+    with pytest.raises(TitlesError, match=r"titles.txt:2: not UTF-8"):
+        load_titles(path)

@@ -141,7 +141,7 @@ def test_bootstrap_builds_into_the_registry_and_records_it(
     assert code == 0 and "already bootstrapped" in out and len(calls) == 1
     (dest / "config.json").write_text("{}")
     code, out = _kreview(runner, wh, "models", "bootstrap")
-    assert code == 1 and "config.json does not match" in out
+    assert code == 6 and "config.json does not match" in out  # EXIT_MODEL
 
     # and the default base id now resolves offline to that copy
     (dest / "config.json").write_bytes((tiny_base / "config.json").read_bytes())

@@ -32,9 +32,10 @@ def models_root(tmp_path_factory: pytest.TempPathFactory, one_torch_thread_sessi
 
 @pytest.fixture(scope="session")
 def models(models_root: Path) -> Any:
-    from models.registry.bundle import load_current
+    from models.scoring.batch import load_models
 
-    return load_current(models_root / "models", device="cpu")
+    # as `kreview serve` and `kreview predict` load them (the configured precision included)
+    return load_models(models_root / "models", ScoringConfig(device="cpu"))
 
 
 @pytest.fixture(scope="session")

@@ -216,7 +216,9 @@ def test_a_running_writer_means_503_for_titles_while_predict_serves(small: Api) 
             busy = c.get("/v1/titles/t1")
             ready = c.get("/readyz")
             scored = c.post("/v1/predict", json={"texts": ["영화 좋아요"]})
-        assert "the catalog is open for writing" in said(busy, 503)
+        body = said(busy, 503)
+        assert body.startswith("the catalog is busy: another program, python")
+        assert f"(pid {writer.pid})" in body and "/" not in body  # no server path
         assert busy.headers["retry-after"] == "7"
         assert ready.status_code == 200 and ready.json()["checks"]["warehouse"].startswith("busy")
         assert scored.status_code == 200
@@ -256,8 +258,11 @@ def test_no_catalog_means_not_ready_and_503(models: Any, tmp_path: Path) -> None
         listed = c.get("/v1/titles")
         scored = c.post("/v1/predict", json={"texts": ["영화 좋아요"]})
     assert ready.status_code == 503 and ready.json()["ready"] is False
-    assert ready.json()["checks"]["warehouse"].startswith("no catalog at")
-    assert said(listed, 503).startswith("the warehouse has no catalog yet | no catalog at")
+    assert ready.json()["checks"]["warehouse"] == "no catalog yet"
+    assert said(listed, 503) == (
+        "the warehouse has no catalog yet | a pipeline run on the server creates it"
+    )
+    assert str(tmp_path) not in ready.text + listed.text  # no server path in a body
     assert scored.status_code == 200  # the models serve regardless
 
 
