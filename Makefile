@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.kreview-installed
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps test test-fast demo lint format bench-all train-defaults \
+.PHONY: setup system-deps test test-fast gpu-check demo lint format bench-all train-defaults \
   train-defaults-continue train-defaults-polish
 
 setup: $(STAMP)
@@ -42,6 +42,12 @@ test: setup system-deps
 
 test-fast: setup
 	$(BIN)/python -m pytest -m "not gpu and not slow and not browser" $(PYTEST_ARGS)
+
+# On a machine with a CUDA GPU (setup installs CUDA torch where nvidia-smi works): the gpu tests,
+# the CUDA throughput sweep and a 1,000-step training run in at most 8 minutes, printed ready for
+# docs/BENCHMARKS.md (bench/gpu_check.py). Without a CUDA device: one line, exit 2.
+gpu-check: setup
+	$(BIN)/python -m bench.gpu_check --data $(DATA)
 
 demo: setup system-deps
 	$(BIN)/python -m jobs.demo

@@ -15,9 +15,12 @@
 4. ``--ray N``: the whole score stage on one warehouse of N reviews with the local engine and
    with the Ray engine (two copies of it, each engine in a fresh child process): reviews/s,
    the ratio, and the largest score difference between the two.
+5. ``--cuda-sweep`` (issue 20 part 6, run by bench/gpu_check.py): on CUDA only, ``--texts`` NSMC
+   test texts at batch sizes 64-1024, fp16 and bf16 autocast, with and without length sorting:
+   reviews/s, peak GPU memory, and agreement with an fp32 pass on the same GPU.
 
     .venv/bin/python -m bench.score [--texts 5000] [--naive 30] [--sizes 100000 400000]
-        [--chunks 4] [--chunk-rows 8192] [--ray 0] [--ray-actors 0]
+        [--chunks 4] [--chunk-rows 8192] [--ray 0] [--ray-actors 0] [--cuda-sweep]
 """
 
 from __future__ import annotations
@@ -317,6 +320,123 @@ def engines(args: argparse.Namespace, tmp: Path) -> None:
     shutil.rmtree(root, ignore_errors=True)
 
 
+# --- CUDA sweep (issue 20 part 6) ------------------------------------------------------
+
+SWEEP_BATCH_SIZES = (64, 128, 256, 512, 1024)
+
+
+def _encode_cuda(m, ids: list[list[int]], batch_size: int, dtype, sort: bool) -> torch.Tensor:
+    """models.inference.encode_ids with the autocast dtype (None: fp32) and the batching chosen:
+    ``sort`` batches rows by length as the scorer does; otherwise batches are cut in input order,
+    each padded to its own longest row (a bench-only variant: the scorer always sorts)."""
+    from models.batching import pad, sorted_batches
+
+    n = len(ids)
+    if sort:
+        batches = sorted_batches(np.array([len(r) for r in ids]), batch_size)
+    else:
+        batches = [np.arange(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
+    out: torch.Tensor | None = None
+    cast = torch.autocast("cuda", dtype=dtype) if dtype is not None else contextlib.nullcontext()
+    with torch.inference_mode(), cast:
+        for rows in batches:
+            input_ids, mask = pad([ids[i] for i in rows], m.text.pad_id)
+            pooled = m.encoder(input_ids.to(m.device), mask.to(m.device)).float().cpu()
+            if out is None:
+                out = torch.empty((n, pooled.shape[1]), dtype=torch.float32)
+            out[torch.from_numpy(rows)] = pooled
+    assert out is not None
+    return out
+
+
+def _sweep_run(m, ids: list[list[int]], batch_size: int, dtype, sort: bool) -> dict[str, Any]:
+    """One configuration: warm-up on two batches, then all rows and all three scores timed."""
+    _encode_cuda(m, ids[: 2 * batch_size], batch_size, dtype, sort)
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    t = time.perf_counter()
+    pooled = _encode_cuda(m, ids, batch_size, dtype, sort)
+    p, _emotions, emb = m.sentiment(pooled), m.emotion(pooled), m.embed(pooled)
+    torch.cuda.synchronize()
+    seconds = time.perf_counter() - t
+    return {
+        "rate": len(ids) / seconds,
+        "peak": torch.cuda.max_memory_allocated(),
+        "p": p,
+        "emb": emb,
+    }
+
+
+def cuda_sweep(args: argparse.Namespace, models_dir: Path) -> None:
+    """Throughput and peak GPU memory of the shipped/current models on CUDA, per batch size,
+    autocast dtype and batching (sorted by length or in input order), printed as Markdown."""
+    import datetime
+
+    import polars as pl
+
+    from models.batching import tokenize
+
+    if not torch.cuda.is_available():
+        raise SystemExit("bench.score --cuda-sweep: no CUDA device is available here")
+    models = load_models(models_dir, ScoringConfig(device="cuda"))
+    m = models.passes[0].model
+    df = read_nsmc_test().filter(pl.col("document").is_not_null())
+    texts = normalize_many(df.sample(min(args.texts, df.height), seed=0)["document"].to_list())
+    t = time.perf_counter()
+    ids = tokenize(m.text.tokenizer, texts, prefix=m.text.prefix, max_length=m.text.max_length)
+    tok_rate = len(texts) / (time.perf_counter() - t)
+    lengths = np.array([len(r) for r in ids])
+    torch.cuda.synchronize()
+    weights = torch.cuda.memory_allocated()
+    props = torch.cuda.get_device_properties(0)
+    print(
+        f"CUDA sweep, {datetime.date.today().isoformat()}: {props.name}"
+        f" (sm_{props.major}{props.minor}, {props.total_memory / 2**30:.1f} GiB), torch"
+        f" {torch.__version__}, CUDA {torch.version.cuda}; models {models.versions}"
+        f" ({len(models.passes)} encoder pass(es), the first swept); {len(texts):,} NSMC test"
+        f" texts, {lengths.mean():.1f} tokens on average (max {lengths.max()}); tokenization"
+        f" (CPU, once, not in the rates) {tok_rate:,.0f} texts/s; weights on the GPU"
+        f" {weights / 2**20:,.0f} MiB. Rates: encoder + the three heads, inputs already"
+        f" tokenized; peak: torch.cuda.max_memory_allocated (weights included), reset per row."
+    )
+    ref = _sweep_run(m, ids, 256, None, True)
+    dtypes = [("bf16", torch.bfloat16), ("fp16", torch.float16)]
+    if not torch.cuda.is_bf16_supported():
+        print("  (no bf16 on this GPU: fp16 only)")
+        dtypes = dtypes[1:]
+    print(
+        "\n| autocast | batches | batch size | reviews/s | peak GPU memory (MiB) |"
+        " labels agree with fp32 | min embedding cosine to fp32 |"
+    )
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    print(
+        f"| none (fp32) | sorted | 256 | {ref['rate']:,.0f} | {ref['peak'] / 2**20:,.0f} | 1 | 1 |"
+    )
+    for name, dtype in dtypes:
+        for sort in (True, False):
+            for bs in SWEEP_BATCH_SIZES:
+                r = _sweep_run(m, ids, bs, dtype, sort)
+                agree = float(((r["p"] >= 0.5) == (ref["p"] >= 0.5)).mean())
+                cos = float((r["emb"] * ref["emb"]).sum(axis=1).min())
+                print(
+                    f"| {name} | {'sorted' if sort else 'input order'} | {bs} |"
+                    f" {r['rate']:,.0f} | {r['peak'] / 2**20:,.0f} | {agree:.4f} | {cos:.5f} |"
+                )
+    # the scorer as it runs in `kreview score`: tokenization included, its own autocast
+    score_texts(models, texts[: 2 * 64], 64)
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    t = time.perf_counter()
+    score_texts(models, texts, 64)
+    rate = len(texts) / (time.perf_counter() - t)
+    print(
+        f"\nthe scorer as `kreview score --device cuda` runs it (score_texts: tokenization"
+        f" included, {'bf16' if torch.cuda.is_bf16_supported() else 'fp16'} autocast, sorted,"
+        f" batches of 64): {rate:,.0f} reviews/s, peak GPU memory"
+        f" {torch.cuda.max_memory_allocated() / 2**20:,.0f} MiB"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--texts", type=int, default=5000)
@@ -327,6 +447,7 @@ def main() -> None:
     ap.add_argument("--ray", type=int, default=0, help="also compare engines on N reviews")
     ap.add_argument("--ray-actors", type=int, default=0, help="0 = one per CPU slot")
     ap.add_argument("--warehouse", type=Path, default=Path("warehouse"))
+    ap.add_argument("--cuda-sweep", action="store_true", help="only the CUDA sweep (item 5)")
     # child roles (see the functions above)
     ap.add_argument("--build", nargs=2, metavar=("N", "DIR"), help=argparse.SUPPRESS)
     ap.add_argument("--probe", type=Path, help=argparse.SUPPRESS)
@@ -342,6 +463,9 @@ def main() -> None:
         return
     if args.stage:
         run_stage(args.stage, args.engine, args.chunk_rows, args.ray_actors)
+        return
+    if args.cuda_sweep:
+        cuda_sweep(args, models_dir)
         return
     if args.texts:
         throughput(args, models_dir)

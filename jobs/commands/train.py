@@ -18,6 +18,7 @@ from rich.table import Table
 
 from core.warehouse import Warehouse
 from jobs.app import app, console, state
+from jobs.commands.score import check_device
 from jobs.exits import fail
 from models.base.store import BaseMismatch, BaseUnavailable, UnsafeWeights
 from models.config import JOINT, KINDS, TASKS, parse_repeats
@@ -258,6 +259,7 @@ def train_command(
         }
     )
     mc, tc = cfg.models, cfg.models.train
+    check_device(tc.device)  # before minutes of reading data
     if tc.mixed_precision == "fp16":
         from models.base.encoder import pick_device
 

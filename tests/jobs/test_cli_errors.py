@@ -456,6 +456,13 @@ MODEL_CASES = [
         setup="models",
         stdin="영화 좋아요\n".encode(),
     ),
+    Case(
+        "train-cuda-without-gpu",
+        (*W, "train", "sentiment", "--device", "cuda", "--data", "{tmp}/nowhere.tsv"),
+        EXIT_USAGE,
+        "--device cuda: no CUDA device is available here",
+        owns=("wh",),  # train is a writer: its warehouse is its own
+    ),
 ]
 
 
