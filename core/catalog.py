@@ -28,7 +28,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -284,29 +284,44 @@ def open_writer(
     Call only while holding the writer lock (see core.lock.writer_lock).
     """
     wh.ensure()
-    backoff = Backoff(0.05, 0.5, within_s=wait_s)
-    while True:
-        try:
-            con = _open_for_writing(wh.catalog)
-            break
-        except duckdb.IOException as exc:
-            if not _is_lock_conflict(exc):
-                raise
-            delay = backoff.next_delay()
-            if delay is None:
-                raise CatalogBusy(
-                    f"the catalog is busy: {catalog_holder(wh, exc)} has it open",
-                    hint=f"waited {wait_s:g}s; kreview writes only while no other process "
-                    "has kreview.duckdb open, so close that session and try again; analysts "
-                    "open kreview-read.duckdb instead",
-                ) from None
-            time.sleep(delay)
+    con = _connect_waiting(
+        wh,
+        lambda: _open_for_writing(wh.catalog),
+        wait_s,
+        lambda holder: CatalogBusy(
+            f"the catalog is busy: {holder} has it open",
+            hint=f"waited {wait_s:g}s; kreview writes only while no other process "
+            "has kreview.duckdb open, so close that session and try again; analysts "
+            "open kreview-read.duckdb instead",
+        ),
+    )
     try:
         migrate(con)
         create_views(con)
         yield con
     finally:
         con.close()
+
+
+def _connect_waiting(
+    wh: Warehouse,
+    connect: Callable[[], duckdb.DuckDBPyConnection],
+    wait_s: float,
+    busy: Callable[[str], CatalogBusy],
+) -> duckdb.DuckDBPyConnection:
+    """``connect()``, retried with backoff for up to ``wait_s`` while another process holds
+    the file; then ``busy(<who holds it>)`` is raised."""
+    backoff = Backoff(0.05, 0.5, within_s=wait_s)
+    while True:
+        try:
+            return connect()
+        except duckdb.IOException as exc:
+            if not _is_lock_conflict(exc):
+                raise
+            delay = backoff.next_delay()
+            if delay is None:
+                raise busy(catalog_holder(wh, exc)) from None
+            time.sleep(delay)
 
 
 def _is_lock_conflict(exc: duckdb.Error) -> bool:
@@ -334,21 +349,15 @@ def open_reader(
             hint="run a stage first, e.g. `kreview run`, or point --warehouse / "
             "KREVIEW_WAREHOUSE__ROOT at an existing warehouse",
         )
-    backoff = Backoff(0.05, 0.5, within_s=wait_s)
-    while True:
-        try:
-            con = duckdb.connect(str(wh.catalog), read_only=True)
-            break
-        except duckdb.IOException as exc:
-            if not _is_lock_conflict(exc):
-                raise
-            delay = backoff.next_delay()
-            if delay is None:
-                raise CatalogBusy(
-                    f"the catalog is busy: {catalog_holder(wh, exc)} is writing to it",
-                    hint=f"waited {wait_s:g}s; try again when it finishes",
-                ) from None
-            time.sleep(delay)
+    con = _connect_waiting(
+        wh,
+        lambda: duckdb.connect(str(wh.catalog), read_only=True),
+        wait_s,
+        lambda holder: CatalogBusy(
+            f"the catalog is busy: {holder} is writing to it",
+            hint=f"waited {wait_s:g}s; try again when it finishes",
+        ),
+    )
     try:
         if sandbox:
             for statement in SANDBOX_SQL:

@@ -82,27 +82,10 @@ def tiny_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (tests/models/scoring_fixture.py), but trained on the CPU wherever the test runs, so that
     its embeddings (and the margin around the cluster threshold the warehouse test relies on)
     are those measured when the test was written, not those of a GPU-trained variant."""
-    from dataclasses import replace
-
-    from core.warehouse import Warehouse
-    from models.training.workflow import run_training
-    from tests.models.scoring_fixture import write_kote44
-    from tests.models.tiny_tasks import fast_request, write_nsmc, write_sts, write_tiny_base
+    from jobs.config import load_config
+    from tests.models.scoring_fixture import train_joint
 
     root = tmp_path_factory.mktemp("gpu_tiny")
-    data = root / "data"
-    base = write_tiny_base(data / "tiny-bert")
-    for folder in ("nsmc", "klue-sts"):
-        (data / folder).mkdir(parents=True, exist_ok=True)
-    files = {
-        "sentiment": [str(write_nsmc(data / "nsmc" / "ratings_train.txt", 48, 0))],
-        "emotion": [str(write_kote44(data / "kote" / "val.tsv", 48, 1))],
-        "similarity": [str(write_sts(data / "klue-sts" / "klue-sts-v1.1_train.json", 48, 2))],
-    }
-    write_nsmc(data / "nsmc" / "ratings_test.txt", 16, 100)
-    write_kote44(data / "kote" / "test.tsv", 16, 101)
-    write_sts(data / "klue-sts" / "klue-sts-v1.1_dev.json", 16, 102)
-    req = fast_request("joint", files, base)
-    req = replace(req, loop=replace(req.loop, device="cpu"))  # type: ignore[arg-type]
-    run_training(req, Warehouse(root / "wh").ensure())  # type: ignore[arg-type]
+    cfg = load_config(env={}, overrides={"warehouse.root": root / "wh"})
+    train_joint(cfg, root / "data", device="cpu")
     return root / "wh" / "models"

@@ -3,6 +3,7 @@ its registry, trained in seconds from a random tiny BERT: for the scorer's tests
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -36,8 +37,9 @@ def write_kote44(path: Path, n: int, seed: int) -> Path:
     return path
 
 
-def train_joint(cfg: AppConfig, data_root: Path) -> str:
-    """Train and register a tiny joint model in ``cfg``'s warehouse; returns its version."""
+def train_joint(cfg: AppConfig, data_root: Path, device: str | None = None) -> str:
+    """Train and register a tiny joint model in ``cfg``'s warehouse; returns its version.
+    ``device``: train there whatever the machine has (None: the recipe's default)."""
     from models.training.workflow import run_training
 
     base = write_tiny_base(data_root / "tiny-bert")
@@ -52,5 +54,7 @@ def train_joint(cfg: AppConfig, data_root: Path) -> str:
     write_kote44(data_root / "kote" / "test.tsv", 16, 101)
     write_sts(data_root / "klue-sts" / "klue-sts-v1.1_dev.json", 16, 102)
     req = fast_request("joint", data, base)
+    if device is not None:
+        req = replace(req, loop=replace(req.loop, device=device))  # type: ignore[arg-type]
     outcome = run_training(req, Warehouse(cfg.warehouse.root).ensure())  # type: ignore[arg-type]
     return outcome.info.version
