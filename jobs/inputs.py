@@ -36,9 +36,19 @@ def shown(text: str, limit: int = ECHO_CHARS) -> str:
     return one if len(one) <= limit else one[: limit - 1] + "…"
 
 
+# Unicode White_Space (not Python's str.isspace, which adds the \x1c-\x1f separators): the
+# set the API's JSON schema pattern names too, so a client's validator agrees with ours.
+WHITE_SPACE = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680"
+    + "".join(map(chr, range(0x2000, 0x200B)))
+    + ("\u2028\u2029\u202f\u205f\u3000")
+)
+NOT_BLANK_PATTERN = "[^" + "".join(f"\\u{ord(c):04x}" for c in WHITE_SPACE) + "]"
+
+
 def text_problem(text: str) -> str | None:
     """Why ``text`` cannot be scored, or None. The rule both the CLI and the API apply."""
-    if not text.strip():
+    if not text.strip(WHITE_SPACE):
         return "is empty or only white space"
     if any(0xD800 <= ord(ch) <= 0xDFFF for ch in text):
         return "holds a lone surrogate (not valid Unicode)"

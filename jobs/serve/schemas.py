@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from jobs.inputs import text_problem
+from jobs.inputs import NOT_BLANK_PATTERN, text_problem
 from jobs.serve.config import ServeConfig
 
 STRICT = ConfigDict(extra="forbid", strict=True)
@@ -31,7 +31,7 @@ def text_type(max_chars: int, what: str) -> Any:
     return Annotated[
         str,
         # pydantic refuses lone surrogates ("\ud800"), which the tokenizer cannot take
-        StringConstraints(min_length=1, max_length=max_chars),
+        StringConstraints(min_length=1, max_length=max_chars, pattern=NOT_BLANK_PATTERN),
         AfterValidator(scoreable),
         Field(
             description=f"{what}: 1 to {max_chars} characters, not only white space",

@@ -99,7 +99,7 @@ def test_init_from_refuses_what_would_not_fit(
     code, out = _kreview(wh, *train, *FAST, "--init-from", ref, "--trials", "2")
     assert code == 2 and "--trials" in out
     code, out = _kreview(wh, *train, *FAST, "--init-from", "sentiment/20990101T000000Z-000000")
-    assert code == 1 and "20990101T000000Z-000000" in out
+    assert code == 2 and "20990101T000000Z-000000" in out  # an unknown ref: a usage error
     assert len(Registry(wh / "models").versions()) == 1  # nothing half-written
 
 
