@@ -8,7 +8,7 @@ STAMP := $(VENV)/.kreview-installed
 PYTEST_ARGS ?=
 
 .PHONY: setup system-deps test test-fast gpu-check demo lint format bench-all train-defaults \
-  train-defaults-continue train-defaults-polish
+  train-defaults-continue train-defaults-polish train-defaults-rating
 
 setup: $(STAMP)
 
@@ -105,5 +105,20 @@ train-defaults-polish: setup
 	# a linear head refitted on the finished encoder's pooled vectors fixes that in minutes.
 	# The refitted version (not the raw run, whose emotions lose to the current default's)
 	# goes through the promotion gate.
+	OMP_NUM_THREADS=$(TRAIN_THREADS) $(BIN)/kreview models refit-head latest \
+	  --data emotion=$(DATA)/kote/val.tsv
+
+# Issue 22: the rating head and sentiment from the pool of 494k rated reviews (models/pool.py:
+# split by title, NSMC-test duplicates dropped, 1-4 / 9-10 stars as balanced sentiment rows).
+# Continues the shipped default (pinned, so that "latest" moving cannot change the run) with
+# a fourth head; --resume makes a session-ending kill cost at most 200 steps: run the same
+# target again to go on. 9,000 steps × 32 is about 2 h on the idle 2-core machine.
+RATING_FROM ?= joint/20261202T025734Z-d3b831
+POOL_DATA = --data sentiment=$(DATA)/unlabeled/nsmc_raw_pool.tsv.gz \
+  --data rating=$(DATA)/unlabeled/nsmc_raw_pool.tsv.gz
+train-defaults-rating: setup
+	OMP_NUM_THREADS=$(TRAIN_THREADS) $(BIN)/kreview train joint $(TRAIN_DATA) $(POOL_DATA) \
+	  $(TRAIN_SHAPE) --init-from $(RATING_FROM) --epochs 1 --max-steps 9000 --lr 2e-4 \
+	  --head-lr 1e-3 --warmup 0.03 --eval-every 1500
 	OMP_NUM_THREADS=$(TRAIN_THREADS) $(BIN)/kreview models refit-head latest \
 	  --data emotion=$(DATA)/kote/val.tsv

@@ -8,8 +8,12 @@ from core.frozen import Frozen
 
 DEFAULT_BASE = "intfloat/multilingual-e5-small"
 # The task names (models.heads builds a head for each), and the kinds of model: one task's,
-# or one joint model of all of them.
-TASKS = ("sentiment", "emotion", "similarity")
+# or one joint model of several. The scorer needs a current model for each REQUIRED task;
+# "rating" (predicted stars) is optional: a registry whose models predate it still scores,
+# with predicted_rating left NULL (and said so in the log).
+REQUIRED_TASKS = ("sentiment", "emotion", "similarity")
+OPTIONAL_TASKS = ("rating",)
+TASKS = (*REQUIRED_TASKS, *OPTIONAL_TASKS)
 JOINT = "joint"
 KINDS = (*TASKS, JOINT)
 

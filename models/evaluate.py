@@ -1,4 +1,4 @@
-"""Metrics (scikit-learn / scipy) and plots (matplotlib) of the three tasks.
+"""Metrics (scikit-learn / scipy) and plots (matplotlib) of the four tasks.
 
 Each ``*_metrics`` function takes plain numpy arrays (predictions and gold labels) and
 returns a JSON-ready dict whose ``primary`` key names the number promotion compares:
@@ -7,7 +7,8 @@ returns a JSON-ready dict whose ``primary`` key names the number promotion compa
 - emotion: macro F1 at the threshold tuned on validation (also micro F1, per-label F1,
   macro AUROC over labels that have both classes in the set);
 - similarity: Pearson (also Spearman, and F1 of "label >= 3" against "score >= threshold",
-  the threshold tuned on validation, 3.0 by default).
+  the threshold tuned on validation, 3.0 by default);
+- rating: minus the MAE of the predicted stars (also MAE, Spearman, accuracy within ±1 star).
 """
 
 from __future__ import annotations
@@ -21,7 +22,12 @@ from typing import Any
 import numpy as np
 
 log = logging.getLogger("kreview.models.evaluate")
-PRIMARY = {"sentiment": "accuracy", "emotion": "macro_f1", "similarity": "pearson"}
+PRIMARY = {
+    "sentiment": "accuracy",
+    "emotion": "macro_f1",
+    "similarity": "pearson",
+    "rating": "neg_mae",
+}
 THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.025), 3)
 SIMILARITY_GRID = np.round(np.arange(1.0, 4.51, 0.1), 2)
 
@@ -103,6 +109,45 @@ def similarity_metrics(
         "confusion_matrix": confusion_matrix(truth, pred, labels=[False, True]).tolist(),
         "n": len(gold),
     }
+
+
+def rating_metrics(pred: np.ndarray, gold: np.ndarray) -> dict[str, Any]:
+    """Predicted stars against the users' own (1–10). The primary is ``neg_mae`` (minus the
+    mean absolute error) because promotion and early stopping keep the larger value."""
+    from scipy.stats import spearmanr
+
+    err = np.abs(np.asarray(pred, dtype=np.float64) - np.asarray(gold, dtype=np.float64))
+    constant = np.ptp(pred) == 0 or np.ptp(gold) == 0
+    mae = float(err.mean()) if len(err) else 0.0
+    return {
+        "primary": "neg_mae",
+        "neg_mae": -mae,
+        "mae": mae,
+        "spearman": 0.0 if constant else float(spearmanr(pred, gold).statistic),
+        # a prediction within one star of the user's (rounded to whole stars first)
+        "within_1": float((np.abs(np.rint(pred) - gold) <= 1).mean()) if len(err) else 0.0,
+        "n": len(gold),
+    }
+
+
+def headline(task: str, m: Mapping[str, Any]) -> str:
+    """One line of a task's held-out metrics (the CLI's summary and the model card)."""
+    if task == "sentiment":
+        return f"accuracy {m['accuracy']:.4f}, F1 {m['f1']:.4f}"
+    if task == "emotion":
+        return (
+            f"macro F1 {m['macro_f1']:.4f}, micro F1 {m['micro_f1']:.4f}, "
+            f"macro AUROC {m['macro_auroc']:.4f} (threshold {m['threshold']:.3f})"
+        )
+    if task == "rating":
+        return (
+            f"MAE {m['mae']:.4f} stars, Spearman {m['spearman']:.4f}, "
+            f"within ±1 star {m['within_1']:.4f}"
+        )
+    return (
+        f"Pearson {m['pearson']:.4f}, Spearman {m['spearman']:.4f}, "
+        f"F1 {m['f1']:.4f} (label >= 3 vs score >= {m['threshold']:.1f})"
+    )
 
 
 def primary_value(metrics: Mapping[str, Any]) -> float:

@@ -20,12 +20,13 @@ from models.batching import pad, sorted_batches, tokenize
 from models.data import Examples
 from models.evaluate import (
     emotion_metrics,
+    rating_metrics,
     sentiment_metrics,
     similarity_metrics,
     tune_emotion_threshold,
     tune_similarity_threshold,
 )
-from models.heads import SIMILARITY_BINARY_AT, ClassifierHead, SimilarityHead
+from models.heads import SIMILARITY_BINARY_AT, ClassifierHead, SimilarityHead, rating_median
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,8 @@ def encode_texts(
 
 
 def head_outputs(task: str, head: nn.Module, pooled: torch.Tensor) -> np.ndarray:
-    """sentiment: P(positive) ``[n]``; emotion: intensities ``[n, L]``."""
+    """sentiment: P(positive) ``[n]``; emotion: intensities ``[n, L]``; rating: the probability
+    of each star ``[n, 10]`` (models.heads.rating_median / rating_mean read it)."""
     assert isinstance(head, ClassifierHead), task
     was_training = head.training
     head.eval()  # no dropout at inference, also when called from inside training
@@ -134,6 +136,8 @@ def tune_thresholds(preds: np.ndarray, ex: Examples) -> float | None:
 def metrics_for(preds: np.ndarray, ex: Examples, threshold: float | None) -> dict[str, Any]:
     if ex.task == "sentiment":
         return sentiment_metrics(preds, ex.labels)
+    if ex.task == "rating":
+        return rating_metrics(rating_median(preds), ex.labels)
     if ex.task == "emotion":
         t = 0.5 if threshold is None else threshold
         return emotion_metrics(preds, ex.labels, t, ex.label_names)

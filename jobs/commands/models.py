@@ -12,7 +12,6 @@ from rich.table import Table
 from core.errors import EXIT_MODEL
 from core.warehouse import Warehouse
 from jobs.app import console, models_app, state
-from jobs.commands.train import headline
 from jobs.exits import EXIT_BUSY, EXIT_FAILED, fail
 from models.base.bootstrap import (
     ChecksumError,
@@ -23,6 +22,7 @@ from models.base.bootstrap import (
 )
 from models.base.store import registry_base_dir
 from models.config import DEFAULT_BASE, KINDS
+from models.evaluate import headline
 from models.registry.store import Registry, RegistryError, VersionInfo
 
 REF_HELP = (

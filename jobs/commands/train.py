@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import (
@@ -21,8 +21,9 @@ from jobs.app import app, console, state
 from jobs.commands.score import check_device
 from jobs.exits import fail
 from models.base.store import BaseMismatch, BaseUnavailable, UnsafeWeights
-from models.config import JOINT, KINDS, TASKS, parse_repeats
+from models.config import JOINT, KINDS, REQUIRED_TASKS, TASKS, parse_repeats
 from models.data import DataError
+from models.evaluate import headline
 
 if TYPE_CHECKING:
     from models.training.workflow import TrainOutcome
@@ -48,7 +49,7 @@ def parse_data(kind: str, specs: list[str]) -> dict[str, list[str]]:
             task, path = kind, spec
         out.setdefault(task, []).append(path)
     if kind == JOINT:
-        missing = [t for t in TASKS if t not in out]
+        missing = [t for t in REQUIRED_TASKS if t not in out]
         if missing:
             raise fail(f"joint training needs --data for {', '.join(missing)} as well")
     return out
@@ -68,17 +69,6 @@ def _progress(quiet: bool) -> Progress | None:
         console=console,
         transient=False,
     )
-
-
-def headline(task: str, m: dict[str, Any]) -> str:
-    if task == "sentiment":
-        return f"acc {m['accuracy']:.4f} · F1 {m['f1']:.4f}"
-    if task == "emotion":
-        return (
-            f"macro F1 {m['macro_f1']:.4f} · micro F1 {m['micro_f1']:.4f} · "
-            f"AUROC {m['macro_auroc']:.4f} @ {m['threshold']:.3f}"
-        )
-    return f"Pearson {m['pearson']:.4f} · Spearman {m['spearman']:.4f} · F1 {m['f1']:.4f}"
 
 
 def print_summary(out: TrainOutcome) -> None:

@@ -25,7 +25,7 @@ from safetensors.torch import save_file
 
 from models.adapters import adapter_state
 from models.base.encoder import ResolvedBase
-from models.evaluate import write_plots
+from models.evaluate import headline, write_plots
 from models.heads import head_specs, heads_state
 from models.registry.store import ARTIFACT_FORMAT, ARTIFACT_FORMAT_VERSION, Draft
 from models.training.train import TrainResult
@@ -129,20 +129,6 @@ def write_artifact(
     (folder / "card.md").write_text(model_card(config, metrics, plots, draft.ref), encoding="utf-8")
 
 
-def _headline(task: str, m: Mapping[str, Any]) -> str:
-    if task == "sentiment":
-        return f"accuracy {m['accuracy']:.4f}, F1 {m['f1']:.4f}"
-    if task == "emotion":
-        return (
-            f"macro F1 {m['macro_f1']:.4f}, micro F1 {m['micro_f1']:.4f}, "
-            f"macro AUROC {m['macro_auroc']:.4f} (threshold {m['threshold']:.3f})"
-        )
-    return (
-        f"Pearson {m['pearson']:.4f}, Spearman {m['spearman']:.4f}, "
-        f"F1 {m['f1']:.4f} (label >= 3 vs score >= {m['threshold']:.1f})"
-    )
-
-
 def model_card(
     config: Mapping[str, Any], metrics: Mapping[str, Any], plots: list[str], ref: str
 ) -> str:
@@ -171,7 +157,7 @@ def model_card(
         es = entry["eval_set"]
         lines.append(
             f"| {task} | `{Path(es['source']).name}` | {es['rows']:,} | "
-            f"{_headline(task, entry['metrics'])} |"
+            f"{headline(task, entry['metrics'])} |"
         )
     lines += [
         "",
@@ -191,6 +177,9 @@ def model_card(
         f"({tr['examples_per_s']:,.1f} examples/s, mixed precision {tr['mixed_precision']})",
         f"- decision thresholds tuned on validation: {config['thresholds'] or 'none'}",
     ]
+    for t, d in config["data"].items():
+        if d.get("counts"):  # what a reader dropped and kept, e.g. NSMC-test duplicates
+            lines.append(f"- {t} data: " + ", ".join(f"{k} {v:,}" for k, v in d["counts"]))
     if tr.get("init_from"):
         lines.append(f"- started from the weights of `{tr['init_from']}` (`--init-from`)")
     if tr.get("search"):

@@ -37,6 +37,7 @@ from models.data import (
     split_validation,
 )
 from models.inference import TextInput, metrics_for, predict_examples
+from models.pool import split_spec
 from models.registry.store import Decision, Registry, VersionInfo, mirror_to_catalog, resolve_ref
 from models.training.artifact import EvalSet, write_artifact
 from models.training.search import SearchSummary, search
@@ -163,13 +164,16 @@ def prepare_data(
         "held_out": source,
         "normalized": normalize,
     }
+    if full.counts:
+        info["counts"] = [list(kv) for kv in full.counts]
     return PreparedTask(TaskSplit(train_ex, val_ex), held, eval_set, info)
 
 
 def read_eval_set(task: str, record: Mapping[str, Any], wh: Warehouse) -> Examples | None:
     """Re-read a recorded held-out set from disk, if it is still there and unchanged."""
     source = record.get("source", "")
-    if source == VALIDATION_AS_HELD_OUT or not (source == "warehouse" or Path(source).is_file()):
+    exists = source == "warehouse" or split_spec(source)[0].is_file()
+    if source == VALIDATION_AS_HELD_OUT or not exists:
         return None
     try:
         ex = read_data(task, source, wh, normalize=bool(record.get("normalized", True)))
