@@ -27,7 +27,10 @@ from etl.export_config import ExportConfig
 from etl.snapshots import EXPORT, mark_snapshot, point_latest, prune
 from etl.views import create_views
 
-CONTRACT_VERSION = "2.0"  # 2.0: source_comparison is long (one row per title and source)
+# 2.0: source_comparison is long (one row per title and source). 2.1: predicted stars
+# (scored_reviews: predicted_rating, expected_rating, rating_gap; title_scores: n_predicted,
+# mean_predicted_rating, mean_rating_gap), added columns only.
+CONTRACT_VERSION = "2.1"
 MANIFEST = "_manifest.json"
 
 # name -> SELECT over the catalog (views created by etl/views). `$since` filters by day.
@@ -42,7 +45,7 @@ EXPORTS: dict[str, str] = {
 REVIEWS_SQL = """
 SELECT review_key, source, review_id, title_id, title, rating, text_raw, text_norm,
        text_rating, day, sentiment, p_positive, emotion_point, top_emotions,
-       CAST(emotions AS FLOAT[]) AS emotions,
+       CAST(emotions AS FLOAT[]) AS emotions, predicted_rating, expected_rating, rating_gap,
        strftime(day, '%Y-%m') AS month
 FROM scored_reviews
 WHERE $since IS NULL OR day >= $since

@@ -70,7 +70,10 @@ def is_pool_file(path: Path) -> bool:
 
 
 def nsmc_test_path(pool: Path) -> Path:
-    return pool.resolve().parent.parent / "nsmc" / "ratings_test.txt.gz"
+    """NSMC test in ../shared/data's layout (``ratings_test.txt.gz``, or unpacked)."""
+    folder = pool.resolve().parent.parent / "nsmc"
+    unpacked = folder / "ratings_test.txt"
+    return unpacked if unpacked.is_file() else folder / "ratings_test.txt.gz"
 
 
 def _read(path: Path, *, normalize: bool) -> tuple[pl.DataFrame, dict[str, int]]:

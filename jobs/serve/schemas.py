@@ -84,6 +84,16 @@ class PredictRecord(BaseModel):
     emotion_point: float = Field(ge=0, le=1)
     emotions: dict[str, float] = Field(description="44 KOTE emotion intensities, 0–1 each")
     model_versions: dict[str, str]
+    predicted_rating: float | None = Field(
+        default=None,
+        ge=1,
+        le=10,
+        description="stars (1–10) read from the text: the median of the rating head's "
+        "distribution (absent without a current rating model)",
+    )
+    expected_rating: float | None = Field(
+        default=None, ge=1, le=10, description="the mean of that distribution, 1–10"
+    )
     embedding: list[float] | None = Field(
         default=None, description="L2-normalized embedding (only when asked for)"
     )
@@ -122,6 +132,11 @@ class TitleScore(BaseModel):
     bayes_score: float | None
     title_score_0_10: float | None
     sentiment_rating_agreement: float | None
+    n_predicted: int | None = Field(description="reviews whose stars the rating model predicted")
+    mean_predicted_rating: float | None = Field(description="mean stars read from the text, 1–10")
+    mean_rating_gap: float | None = Field(
+        description="mean of (stars read from the text - stars given), over reviews with both"
+    )
 
 
 class TitleList(BaseModel):

@@ -45,7 +45,8 @@ from torch import nn
 from models.adapters import AdapterConfig, apply_adapter, load_adapter_state, merge_lora
 from models.base.encoder import Encoder, load_backbone, pick_device, resolve_recorded
 from models.batching import tokenize
-from models.heads import TASKS, build_heads
+from models.config import OPTIONAL_TASKS, REQUIRED_TASKS
+from models.heads import build_heads
 from models.inference import TextInput, encode_ids, head_outputs, similarity_scores
 from models.registry.store import Registry, RegistryError, VersionInfo
 
@@ -98,6 +99,10 @@ class LoadedModel:
 
     def emotion(self, pooled: torch.Tensor) -> np.ndarray:
         return head_outputs("emotion", self._head("emotion"), pooled)
+
+    def rating(self, pooled: torch.Tensor) -> np.ndarray:
+        """[n, 10]: the probability of each star (models.heads.rating_median / rating_mean)."""
+        return head_outputs("rating", self._head("rating"), pooled)
 
     @staticmethod
     def embed(pooled: torch.Tensor) -> np.ndarray:
@@ -178,11 +183,19 @@ def load_version(
     return LoadedModel(info, encoder, heads, text, dev, dict(cfg.get("thresholds", {})), labels)
 
 
+def scored_tasks(registry: Registry) -> tuple[str, ...]:
+    """The tasks the scorer runs: the required ones, and each optional one (rating) that has a
+    current model. Without a rating model the rows score as before and predicted_rating stays
+    NULL; the score stage says so (its details name the rating version, or none)."""
+    current = registry.current()
+    return (*REQUIRED_TASKS, *(t for t in OPTIONAL_TASKS if t in current))
+
+
 def load_current(
     models_dir: Path | Registry,
     *,
     device: str = "auto",
-    tasks: Sequence[str] = TASKS,
+    tasks: Sequence[str] = REQUIRED_TASKS,
     merge: bool = True,
 ) -> LoadedModels:
     """The current version of each task, each artifact loaded once."""

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from models.base.bootstrap import CHECKSUMS_FILE, WEIGHTS_FILE, bootstrap_base, verify_checksums
 from models.base.encoder import registry_base_dir
-from models.config import DEFAULT_BASE, KINDS, TASKS
+from models.config import DEFAULT_BASE, KINDS, REQUIRED_TASKS
 from models.registry.store import Registry
 
 log = logging.getLogger("kreview.models")
@@ -95,7 +95,7 @@ def _install_lock(root: Path) -> Iterator[None]:
 def _bootstrap_if_needed(registry: Registry, default_dir: Path) -> float | None:
     """Build the default base where a task has no current model, a shipped model needs that
     base and it is missing; the seconds it took, or None if nothing was built."""
-    if all(t in registry.current() for t in TASKS):
+    if all(t in registry.current() for t in REQUIRED_TASKS):
         return None
     dest = registry_base_dir(registry.root, DEFAULT_BASE)
     if dest.exists():

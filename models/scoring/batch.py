@@ -1,10 +1,10 @@
 """The per-batch step both engines of the score stage run, so that they cannot drift apart:
-texts -> scores (one encoder pass per artifact, :func:`score_texts`) -> rows for ``scores``
-and ``embeddings`` (:func:`score_tables`; both at once: :func:`score_rows`) -> one committed
-chunk (:func:`write_chunk`). The local engine (models/scoring/local_engine.py) runs it in this
-process, the Ray engine (models/scoring/ray_engine.py) scores in its actors and commits in the
-driver. Also the models it needs, loaded once per process (:func:`load_models`), and the model
-versions the rows are keyed by (:class:`Versions`).
+texts -> scores (one encoder pass per artifact, :func:`score_texts`) -> rows for ``scores``,
+``embeddings`` and ``rating_scores`` (:func:`score_tables`; all at once: :func:`score_rows`)
+-> one committed chunk (:func:`write_chunk`). The local engine (models/scoring/local_engine.py)
+runs it in this process, the Ray engine (models/scoring/ray_engine.py) scores in its actors and
+commits in the driver. Also the models it needs, loaded once per process (:func:`load_models`),
+and the model versions the rows are keyed by (:class:`Versions`).
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ import pyarrow as pa
 import torch
 
 from core.errors import raise_if_interrupted
-from models.config import TASKS, ScoringConfig
+from models.config import REQUIRED_TASKS, ScoringConfig
+from models.heads import rating_mean, rating_median
 from models.precision import cpu_autocast, scoring_precision
-from models.registry.bundle import LoadedModels, load_current
+from models.registry.bundle import LoadedModels, load_current, scored_tasks
 from models.registry.defaults import install_defaults
 from models.registry.store import Registry
 from models.scoring.emotion_math import emotion_point, top_emotions
@@ -33,12 +34,14 @@ class Versions:
     sentiment: str
     emotion: str
     similarity: str
+    rating: str | None = None  # None: no rating model is current (predicted_rating stays NULL)
 
-    def params(self) -> dict[str, str]:
+    def params(self) -> dict[str, str | None]:
         return {
             "sentiment_version": self.sentiment,
             "emotion_version": self.emotion,
             "similarity_version": self.similarity,
+            "rating_version": self.rating,
         }
 
 
@@ -49,6 +52,24 @@ class Scored:
     p_positive: np.ndarray  # [n]
     emotions: np.ndarray  # [n, 44]
     embedding: np.ndarray  # [n, d] L2-normalized float32
+    rating: np.ndarray | None = None  # [n, 10] probability of each star; None: no rating model
+
+
+@dataclass(frozen=True)
+class ChunkRows:
+    """The rows one chunk adds: ``scores``, ``embeddings`` and ``rating_scores``."""
+
+    scores: pa.Table
+    embeddings: pa.Table
+    ratings: pa.Table
+
+    def needed(self, scores: Any, embeddings: Any, ratings: Any) -> ChunkRows:
+        """Only the rows each table still lacks (boolean masks, as pending.sql flags them)."""
+        return ChunkRows(
+            self.scores.filter(scores),
+            self.embeddings.filter(embeddings),
+            self.ratings.filter(ratings) if self.ratings.num_rows else self.ratings,
+        )
 
 
 def quantize_int8(models: LoadedModels) -> None:
@@ -68,9 +89,9 @@ def quantize_int8(models: LoadedModels) -> None:
 def load_models(models_dir: Any, cfg: ScoringConfig) -> LoadedModels:
     """The current models; on a fresh registry the shipped defaults become current first."""
     registry = models_dir if isinstance(models_dir, Registry) else Registry(models_dir)
-    if not all(t in registry.current() for t in TASKS):
+    if not all(t in registry.current() for t in REQUIRED_TASKS):
         install_defaults(registry)
-    models = load_current(registry, device=cfg.device)
+    models = load_current(registry, device=cfg.device, tasks=scored_tasks(registry))
     # A Ctrl-C / SIGTERM during the load whose KeyboardInterrupt a library swallowed (native
     # loaders may) still stops the command here, before any scoring.
     raise_if_interrupted()
@@ -82,7 +103,7 @@ def load_models(models_dir: Any, cfg: ScoringConfig) -> LoadedModels:
 
 def versions_of(models: LoadedModels) -> Versions:
     v = models.versions
-    return Versions(v["sentiment"], v["emotion"], v["similarity"])
+    return Versions(v["sentiment"], v["emotion"], v["similarity"], v.get("rating"))
 
 
 def _encode_adaptive(model: Any, ids: list[list[int]], batch_size: int) -> torch.Tensor:
@@ -100,7 +121,7 @@ def _encode_adaptive(model: Any, ids: list[list[int]], batch_size: int) -> torch
 
 
 def score_texts(models: LoadedModels, texts: Sequence[str], batch_size: int = 64) -> Scored:
-    """All three scores from one encoder pass per artifact."""
+    """Every score from one encoder pass per artifact."""
     out: dict[str, np.ndarray] = {}
     for p in models.passes:
         with cpu_autocast(models.precision, p.model.device):
@@ -110,9 +131,11 @@ def score_texts(models: LoadedModels, texts: Sequence[str], batch_size: int = 64
                 out["sentiment"] = p.model.sentiment(pooled)
             elif task == "emotion":
                 out["emotion"] = p.model.emotion(pooled)
+            elif task == "rating":
+                out["rating"] = p.model.rating(pooled)
             else:
                 out["embedding"] = p.model.embed(pooled)
-    return Scored(out["sentiment"], out["emotion"], out["embedding"])
+    return Scored(out["sentiment"], out["emotion"], out["embedding"], out.get("rating"))
 
 
 def float16_blobs(emb: np.ndarray) -> pa.Array:
@@ -130,8 +153,8 @@ def score_tables(
     labels: Sequence[str],
     run_id: str,
     top_k: int,
-) -> tuple[pa.Table, pa.Table]:
-    """Rows for ``scores`` and ``embeddings`` (pure)."""
+) -> ChunkRows:
+    """Rows for ``scores``, ``embeddings`` and ``rating_scores`` (pure)."""
     n = len(keys)
     now = datetime.now(UTC)
     p = scored.p_positive.astype(np.float32)
@@ -160,14 +183,47 @@ def score_tables(
             "run_id": pa.array([run_id] * n, pa.string()),
         }
     )
-    return scores, embeddings
+    return ChunkRows(scores, embeddings, rating_table(keys, scored.rating, versions, now, run_id))
+
+
+RATING_SCHEMA = pa.schema(
+    [
+        ("review_key", pa.string()),
+        ("rating_version", pa.string()),
+        ("predicted_rating", pa.float32()),
+        ("expected_rating", pa.float32()),
+        ("scored_at", pa.timestamp("us", tz="UTC")),
+        ("run_id", pa.string()),
+    ]
+)
+
+
+def rating_table(
+    keys: Sequence[str], dist: np.ndarray | None, versions: Versions, now: datetime, run_id: str
+) -> pa.Table:
+    """Rows for ``rating_scores``: none when no rating model is current."""
+    if dist is None or versions.rating is None:
+        return RATING_SCHEMA.empty_table()
+    n = len(keys)
+    return pa.table(
+        {
+            "review_key": pa.array(keys, pa.string()),
+            "rating_version": pa.array([versions.rating] * n, pa.string()),
+            "predicted_rating": pa.array(rating_median(dist)),
+            "expected_rating": pa.array(rating_mean(dist)),
+            "scored_at": pa.array([now] * n, pa.timestamp("us", tz="UTC")),
+            "run_id": pa.array([run_id] * n, pa.string()),
+        },
+        schema=RATING_SCHEMA,
+    )
 
 
 def score_rows(
     models: LoadedModels, keys: Sequence[str], texts: Sequence[str], cfg: ScoringConfig, run_id: str
-) -> tuple[pa.Table, pa.Table]:
-    """(review keys, texts) -> rows for ``scores`` and ``embeddings``: the one scoring step of
-    both engines (the local loop and each Ray actor), so they cannot drift apart."""
+) -> ChunkRows:
+    """(review keys, texts) -> rows for ``scores``, ``embeddings`` and ``rating_scores``: the
+    one scoring step of both engines (the local loop and each Ray actor), so they cannot
+    drift apart."""
     versions = versions_of(models)
     labels = models.by_task["emotion"].labels["emotion"]
     scored = score_texts(models, texts, cfg.batch_size)
@@ -177,17 +233,18 @@ def score_rows(
 def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table) -> None:
     if rows.num_rows:
         con.register("chunk_rows", rows)
-        # `table` is one of our two table names, never input.
+        # `table` is one of our table names, never input.
         con.execute(f"INSERT INTO {table} BY NAME (SELECT * FROM chunk_rows)")
         con.unregister("chunk_rows")
 
 
-def write_chunk(con: duckdb.DuckDBPyConnection, scores: pa.Table, embeddings: pa.Table) -> None:
+def write_chunk(con: duckdb.DuckDBPyConnection, rows: ChunkRows) -> None:
     """One chunk, one transaction: either all its rows land or none."""
     con.execute("BEGIN TRANSACTION")
     try:
-        _insert(con, "scores", scores)
-        _insert(con, "embeddings", embeddings)
+        _insert(con, "scores", rows.scores)
+        _insert(con, "embeddings", rows.embeddings)
+        _insert(con, "rating_scores", rows.ratings)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

@@ -36,10 +36,9 @@ def score_pending(
                 continue
             keys = batch.column("review_key").to_pylist()
             texts = batch.column("text_norm").to_pylist()
-            scores, emb = score_rows(models, keys, texts, cfg, run_id)
-            need_s = batch.column("need_scores")
-            need_e = batch.column("need_embedding")
-            write_chunk(con, scores.filter(need_s), emb.filter(need_e))
+            rows = score_rows(models, keys, texts, cfg, run_id)
+            need = (batch.column(c) for c in ("need_scores", "need_embedding", "need_rating"))
+            write_chunk(con, rows.needed(*need))
             done += batch.num_rows
             if on_chunk:
                 on_chunk(batch.num_rows)

@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 
 from etl.normalize import normalize_expr
-from models.heads import SIMILARITY_BINARY_AT
+from models.heads import SIMILARITY_BINARY_AT, rating_mean, rating_median
 from models.registry.bundle import LoadedModels
 from models.scoring.batch import score_texts
 from models.scoring.emotion_math import emotion_point, top_emotions
@@ -39,6 +39,8 @@ def predict_records(
     points = emotion_point(scored.emotions)
     tops = top_emotions(scored.emotions, labels, top_k)
     versions = models.versions
+    if scored.rating is not None:
+        predicted, expected = rating_median(scored.rating), rating_mean(scored.rating)
     for i, text in enumerate(texts):
         p = float(scored.p_positive[i])
         rec: dict[str, Any] = {
@@ -53,6 +55,9 @@ def predict_records(
             },
             "model_versions": versions,
         }
+        if scored.rating is not None:  # stars read from the text (a current rating model)
+            rec["predicted_rating"] = float(predicted[i])
+            rec["expected_rating"] = round(float(expected[i]), 4)
         if with_embedding:
             rec["embedding"] = [round(float(v), 6) for v in scored.embedding[i]]
         yield rec

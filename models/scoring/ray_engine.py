@@ -39,18 +39,26 @@ import pyarrow.parquet as pq
 
 from core.sqlfiles import read_sql
 from core.stage import StageContext, StageResult
-from models.config import ScoringConfig
-from models.heads import TASKS
+from models.config import REQUIRED_TASKS, ScoringConfig
+from models.registry.bundle import scored_tasks
 from models.registry.defaults import install_defaults
 from models.registry.store import Registry, RegistryError
-from models.scoring.batch import Versions, load_models, score_rows, write_chunk
+from models.scoring.batch import (
+    RATING_SCHEMA,
+    ChunkRows,
+    Versions,
+    load_models,
+    score_rows,
+    write_chunk,
+)
 from models.scoring.engine import score_stage
 
 RAY_MISSING = "the ray engine needs Ray, which is not installed: pip install 'kreview[ray]'"
 STAGING = "staging"
 # Columns an actor adds to the scores rows so that one Arrow table carries both outputs.
 EMBEDDING_EXTRA = ("similarity_version", "dim", "vector")
-NEED = ("need_scores", "need_embedding")
+RATING_EXTRA = ("rating_version", "predicted_rating", "expected_rating")
+NEED = ("need_scores", "need_embedding", "need_rating")
 STAGED = ["review_key", "text_norm", *NEED]
 
 
@@ -71,42 +79,55 @@ def require_ray() -> ModuleType:
 def current_refs(registry: Registry) -> dict[str, str]:
     """``{task: ref}`` of the current models, without loading any weights (the driver needs
     only the versions; the actors load the models)."""
-    if not all(t in registry.current() for t in TASKS):
+    if not all(t in registry.current() for t in REQUIRED_TASKS):
         install_defaults(registry)
     current = registry.current()
-    missing = [t for t in TASKS if t not in current]
+    missing = [t for t in REQUIRED_TASKS if t not in current]
     if missing:
         raise RegistryError(
             f"no current model for {', '.join(missing)} in {registry.root}: "
             "train one (`kreview train …`) or promote one (`kreview models promote …`)"
         )
-    return {t: str(current[t]["ref"]) for t in TASKS}
+    return {t: str(current[t]["ref"]) for t in scored_tasks(registry)}
 
 
 def versions_of_refs(refs: dict[str, str]) -> Versions:
     """A ref is ``<kind>/<version>``; the catalog keys scores by version."""
     v = {t: ref.split("/", 1)[1] for t, ref in refs.items()}
-    return Versions(v["sentiment"], v["emotion"], v["similarity"])
+    return Versions(v["sentiment"], v["emotion"], v["similarity"], v.get("rating"))
 
 
-def combine(scores: pa.Table, embeddings: pa.Table, need: pa.Table) -> pa.Table:
+def combine(rows: ChunkRows, need: pa.Table) -> pa.Table:
     """One table per batch (Ray Data maps a table to a table): the scores rows, the
-    embedding's own columns, and the pending flags."""
-    out = scores
+    embedding's and the rating's own columns (null without a rating model), and the pending
+    flags."""
+    out = rows.scores
     for name in EMBEDDING_EXTRA:
-        out = out.append_column(name, embeddings.column(name))
+        out = out.append_column(name, rows.embeddings.column(name))
+    for name in RATING_EXTRA:
+        field = RATING_SCHEMA.field(name)
+        column = (
+            rows.ratings.column(name)
+            if rows.ratings.num_rows
+            else pa.nulls(out.num_rows, field.type)
+        )
+        out = out.append_column(field, column)
     for name in NEED:
         out = out.append_column(name, need.column(name))
     return out
 
 
-def split(rows: pa.Table) -> tuple[pa.Table, pa.Table]:
+def split(rows: pa.Table) -> ChunkRows:
     """``combine``'s inverse, keeping only the rows each table still needs."""
-    score_cols = [c for c in rows.column_names if c not in (*EMBEDDING_EXTRA, *NEED)]
+    extra = (*EMBEDDING_EXTRA, *RATING_EXTRA, *NEED)
+    score_cols = [c for c in rows.column_names if c not in extra]
     emb_cols = ["review_key", *EMBEDDING_EXTRA, "run_id"]
-    scores = rows.select(score_cols).filter(rows.column("need_scores"))
-    embeddings = rows.select(emb_cols).filter(rows.column("need_embedding"))
-    return scores, embeddings
+    ratings = rows.filter(rows.column("need_rating")).select(RATING_SCHEMA.names)
+    return ChunkRows(
+        rows.select(score_cols).filter(rows.column("need_scores")),
+        rows.select(emb_cols).filter(rows.column("need_embedding")),
+        ratings.cast(RATING_SCHEMA),
+    )
 
 
 class ScoreActor:
@@ -135,8 +156,7 @@ class ScoreActor:
         part = pa.concat_tables(pq.read_table(p) for p in batch.column("path").to_pylist())
         keys = part.column("review_key").to_pylist()
         texts = part.column("text_norm").to_pylist()
-        scores, embeddings = score_rows(self.models, keys, texts, self.cfg, self.run_id)
-        return combine(scores, embeddings, part)
+        return combine(score_rows(self.models, keys, texts, self.cfg, self.run_id), part)
 
 
 def stage_pending(
@@ -267,8 +287,7 @@ def score_pending_ray(
         for rows in ds.iter_batches(batch_size=cfg.chunk_rows, batch_format="pyarrow"):
             if done == 0:
                 details["ray_first_rows_seconds"] = round(time.perf_counter() - started, 3)
-            scores, embeddings = split(rows)
-            write_chunk(con, scores, embeddings)
+            write_chunk(con, split(rows))
             done += rows.num_rows
             advance(rows.num_rows)
     return done

@@ -16,7 +16,11 @@ WITH per_source AS (
         sum(signed_point) AS sum_signed,
         sum(CASE WHEN star_sentiment IS NOT NULL AND sentiment IS NOT NULL
                  THEN CAST(sentiment = star_sentiment AS INTEGER) END) AS n_agree,
-        count(CASE WHEN star_sentiment IS NOT NULL AND sentiment IS NOT NULL THEN 1 END) AS n_sided
+        count(CASE WHEN star_sentiment IS NOT NULL AND sentiment IS NOT NULL THEN 1 END) AS n_sided,
+        count(expected_rating) AS n_predicted,
+        sum(expected_rating) AS sum_expected,
+        sum(rating_gap) AS sum_gap,
+        count(rating_gap) AS n_gap
     FROM scored_reviews
     GROUP BY title_id, source
 ),
@@ -26,7 +30,7 @@ scoped AS (
     -- 'all' re-aggregates the per-source sums: one pass over the reviews, not two
     SELECT title_id, any_value(title), 'all', sum(n_reviews), sum(n_scored), sum(sum_rating),
            sum(n_rating), sum(sum_sentiment), sum(sum_p), sum(sum_signed), sum(n_agree),
-           sum(n_sided)
+           sum(n_sided), sum(n_predicted), sum(sum_expected), sum(sum_gap), sum(n_gap)
     FROM per_source
     GROUP BY title_id
 )
@@ -37,7 +41,10 @@ SELECT
     sum_p / nullif(n_scored, 0),
     10 * coalesce(sum_p, 0),
     sum_signed / nullif(n_scored, 0),
-    n_agree / nullif(n_sided, 0)
+    n_agree / nullif(n_sided, 0),
+    n_predicted,
+    sum_expected / nullif(n_predicted, 0),
+    sum_gap / nullif(n_gap, 0)
 FROM scoped;
 
 DELETE FROM scope_priors;

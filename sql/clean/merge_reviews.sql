@@ -15,6 +15,7 @@ DELETE FROM scores WHERE review_key IN (SELECT review_key FROM changed_keys);
 DELETE FROM embeddings WHERE review_key IN (SELECT review_key FROM changed_keys);
 DELETE FROM cluster_members WHERE review_key IN (SELECT review_key FROM changed_keys);
 DELETE FROM review_terms WHERE review_key IN (SELECT review_key FROM changed_keys);
+DELETE FROM rating_scores WHERE review_key IN (SELECT review_key FROM changed_keys);
 
 -- Stored versions that a batch row replaces (at least as new: an older version arriving late
 -- loses) leave; the batch rows come in.

@@ -1,5 +1,5 @@
-"""A warehouse with a tiny joint model (sentiment + 44 KOTE emotions + similarity) current in
-its registry, trained in seconds from a random tiny BERT: for the scorer's tests."""
+"""A warehouse with a tiny joint model (sentiment + 44 KOTE emotions + similarity + rating)
+current in its registry, trained in seconds from a random tiny BERT: for the scorer's tests."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from tests.models.tiny_tasks import (
     POSITIVE,
     fast_request,
     write_nsmc,
+    write_pool,
     write_sts,
     write_tiny_base,
 )
@@ -37,9 +38,12 @@ def write_kote44(path: Path, n: int, seed: int) -> Path:
     return path
 
 
-def train_joint(cfg: AppConfig, data_root: Path, device: str | None = None) -> str:
+def train_joint(
+    cfg: AppConfig, data_root: Path, device: str | None = None, *, rating: bool = True
+) -> str:
     """Train and register a tiny joint model in ``cfg``'s warehouse; returns its version.
-    ``device``: train there whatever the machine has (None: the recipe's default)."""
+    ``device``: train there whatever the machine has (None: the recipe's default).
+    ``rating=False``: a model from before the rating head (three tasks)."""
     from models.training.workflow import run_training
 
     base = write_tiny_base(data_root / "tiny-bert")
@@ -50,6 +54,9 @@ def train_joint(cfg: AppConfig, data_root: Path, device: str | None = None) -> s
         "emotion": [str(write_kote44(data_root / "kote" / "val.tsv", 48, 1))],
         "similarity": [str(write_sts(data_root / "klue-sts" / "klue-sts-v1.1_train.json", 48, 2))],
     }
+    if rating:
+        pool = write_pool(data_root / "unlabeled" / "nsmc_raw_pool.tsv.gz", 120, 3)
+        data["rating"] = [str(pool)]
     write_nsmc(data_root / "nsmc" / "ratings_test.txt", 16, 100)
     write_kote44(data_root / "kote" / "test.tsv", 16, 101)
     write_sts(data_root / "klue-sts" / "klue-sts-v1.1_dev.json", 16, 102)

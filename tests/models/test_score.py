@@ -180,7 +180,7 @@ def test_shipped_defaults_install_into_a_fresh_registry(tmp_path: Path, trained:
     write_checksums(base_dir)
     first = install_defaults(fresh, shipped)
     assert first.copied == (f"joint/{joint.name}",)
-    assert set(first.made_current) == {"sentiment", "emotion", "similarity"}
+    assert set(first.made_current) == {"sentiment", "emotion", "similarity", "rating"}
     again = install_defaults(fresh, shipped)  # idempotent
     assert again.copied == () and again.made_current == ()
     # a damaged shipped artifact is refused

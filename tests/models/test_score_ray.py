@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -166,19 +167,24 @@ def test_actor_scores_a_partition_like_the_local_step_and_refuses_other_versions
     items = corpus(10)
     keys, texts = [k for k, _, _ in items], [t for _, _, t in items]
     need_s, need_e = [i % 3 != 0 for i in range(10)], [i % 2 == 0 for i in range(10)]
+    need_r = [i < 4 for i in range(10)]
     part = pa.table(
-        {"review_key": keys, "text_norm": texts, "need_scores": need_s, "need_embedding": need_e}
+        {
+            "review_key": keys,
+            "text_norm": texts,
+            "need_scores": need_s,
+            "need_embedding": need_e,
+            "need_rating": need_r,
+        }
     )
     pq.write_table(part, tmp_path / "part-000000.parquet")
-    scores, emb = ray_engine.split(
-        actor(pa.table({"path": [str(tmp_path / "part-000000.parquet")]}))
-    )
+    got = ray_engine.split(actor(pa.table({"path": [str(tmp_path / "part-000000.parquet")]})))
     models = batch.load_models(models_dir, scoring)
-    want_s, want_e = batch.score_rows(models, keys, texts, scoring, "r")
-    want_s, want_e = want_s.filter(pa.array(need_s)), want_e.filter(pa.array(need_e))
-    assert scores.num_rows == 6 and emb.num_rows == 5
-    assert scores.drop_columns(["scored_at"]).equals(want_s.drop_columns(["scored_at"]))
-    assert emb.equals(want_e)
+    want = batch.score_rows(models, keys, texts, scoring, "r").needed(need_s, need_e, need_r)
+    assert (got.scores.num_rows, got.embeddings.num_rows, got.ratings.num_rows) == (6, 5, 4)
+    assert got.scores.drop_columns(["scored_at"]).equals(want.scores.drop_columns(["scored_at"]))
+    assert got.embeddings.equals(want.embeddings)
+    assert got.ratings.drop_columns(["scored_at"]).equals(want.ratings.drop_columns(["scored_at"]))
 
 
 def test_combine_and_split_round_trip() -> None:
@@ -193,10 +199,30 @@ def test_combine_and_split_round_trip() -> None:
             "run_id": ["r"] * 3,
         }
     )
-    need = pa.table({"need_scores": [True, False, True], "need_embedding": [True, True, False]})
-    s, e = ray_engine.split(ray_engine.combine(scores, emb, need))
-    assert s.to_pydict() == scores.filter(need["need_scores"]).to_pydict()
-    assert e.to_pydict() == emb.filter(need["need_embedding"]).to_pydict()
+    now = datetime(2026, 12, 5, tzinfo=UTC)
+    scores = scores.append_column("scored_at", pa.array([now] * 3, pa.timestamp("us", tz="UTC")))
+    dist = np.eye(10, dtype=np.float32)[[9, 0, 4]]  # certain of 10, 1 and 5 stars
+    ratings = batch.rating_table(
+        ["a", "b", "c"], dist, batch.Versions("s", "e", "v", "r"), now, "r"
+    )
+    need = pa.table(
+        {
+            "need_scores": [True, False, True],
+            "need_embedding": [True, True, False],
+            "need_rating": [False, True, True],
+        }
+    )
+    got = ray_engine.split(ray_engine.combine(batch.ChunkRows(scores, emb, ratings), need))
+    assert got.scores.to_pydict() == scores.filter(need["need_scores"]).to_pydict()
+    assert got.embeddings.to_pydict() == emb.filter(need["need_embedding"]).to_pydict()
+    assert got.ratings.to_pydict() == ratings.filter(need["need_rating"]).to_pydict()
+    assert got.ratings["predicted_rating"].to_pylist() == [1.0, 5.0]
+    # without a rating model (pending.sql flags no rating as needed) the rating columns travel
+    # as nulls and no rating row comes back
+    empty = batch.rating_table(["a", "b", "c"], None, batch.Versions("s", "e", "v"), now, "r")
+    no_rating = need.set_column(2, "need_rating", pa.array([False] * 3))
+    none = ray_engine.split(ray_engine.combine(batch.ChunkRows(scores, emb, empty), no_rating))
+    assert none.ratings.num_rows == 0 and none.scores.num_rows == 2
 
 
 def test_plan_actors() -> None:

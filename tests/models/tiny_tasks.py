@@ -129,6 +129,32 @@ def write_sts(path: Path, n: int, seed: int) -> Path:
     return path
 
 
+def write_pool(path: Path, n: int, seed: int, *, titles: int = 40) -> Path:
+    """The pool's layout (id, movie_id, rating, date, document; gzip): stars follow the words
+    (9-10 praise, 1-4 complaints, 5-8 a mix), over ``titles`` movie ids that include held-out
+    ones (models/pool.py's split), so both sides of the split have rows."""
+    from models.pool import is_held_out_title
+
+    rng = np.random.default_rng(seed)
+    held = [m for m in range(1, 10_000) if is_held_out_title(m)][:3]
+    kept = [m for m in range(1, 10_000) if not is_held_out_title(m)][: titles - len(held)]
+    movies = held + kept
+    lines = ["id\tmovie_id\trating\tdate\tdocument"]
+    for i in range(n):
+        stars = int(rng.integers(1, 11))
+        if stars >= 9:
+            words = POSITIVE
+        elif stars <= 4:
+            words = NEGATIVE
+        else:
+            words = POSITIVE + NEGATIVE
+        movie = movies[i % len(movies)]
+        lines.append(f"{i + 1}\t{movie}\t{stars}\t10.01.01\t{_sentence(rng, words)} {i}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode("utf-8")))
+    return path
+
+
 def write_tiny_datasets(root: Path, n_train: int = 64, n_test: int = 32) -> dict[str, Path]:
     """Files laid out as in ../shared/data, so held-out files are found beside training ones."""
     (root / "nsmc").mkdir(parents=True, exist_ok=True)
