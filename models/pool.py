@@ -4,10 +4,11 @@ Two tasks read it:
 
 - ``rating``: every review with its user's 1–10 stars (``labels`` float32).
 - ``sentiment``: the reviews NSMC's own rule would label (1–4 negative, 9–10 positive: NSMC's
-  labels are the same site's stars thresholded), class-balanced by keeping every negative and
-  a seeded sample of as many positives. Why balance by sampling rather than weighting: the pool
-  holds 12.7 positives per negative, NSMC test is balanced, and weighting would spend 93% of
-  the extra (CPU-expensive) steps on positives to learn little more than the prior.
+  labels are the same site's stars thresholded), class-balanced: every row of the smaller
+  class (the negatives, on the real pool) and a seeded sample of as many of the larger. Why
+  balance by sampling rather than weighting: the pool holds 12.7 positives per negative, NSMC
+  test is balanced, and weighting would spend 93% of the extra (CPU-expensive) steps on
+  positives to learn little more than the prior.
 
 The split is by title (``movie_id``), so no title has reviews on both sides: a title is held
 out when ``sha256("kreview-pool:<movie_id>")`` is divisible by 20 (686 of 14,103 titles,
@@ -143,14 +144,22 @@ def read_pool_sentiment(spec: str, *, normalize: bool = True) -> Examples:
     part = df.filter(pl.col("held_out") == held_out)
     neg = part.filter(pl.col("rating") <= NEGATIVE_MAX).with_columns(pl.lit(0).alias("label"))
     pos = part.filter(pl.col("rating") >= POSITIVE_MIN).with_columns(pl.lit(1).alias("label"))
+    # Every row of the smaller class, a seeded sample of as many of the larger one (on the
+    # real pool: every negative, 19,788 of 252,238 positives). One draw from the seed, on the
+    # larger class only: the rows stay those the shipped training run was keyed on.
+    n = min(neg.height, pos.height)
     rng = np.random.default_rng(BALANCE_SEED)
-    keep = np.sort(rng.choice(pos.height, size=min(neg.height, pos.height), replace=False))
-    both = pl.concat([neg, pos[keep]]).sort("id")
+    if neg.height <= pos.height:
+        neg_kept, pos_kept = neg, pos[np.sort(rng.choice(pos.height, size=n, replace=False))]
+    else:
+        neg_kept, pos_kept = neg[np.sort(rng.choice(neg.height, size=n, replace=False))], pos
+    both = pl.concat([neg_kept, pos_kept]).sort("id")
     counts.update(
         {
-            "negatives": neg.height,
+            "negatives_available": neg.height,
+            "negatives_kept": n,
             "positives_available": pos.height,
-            "positives_kept": len(keep),
+            "positives_kept": n,
             "rows": both.height,
         }
     )
