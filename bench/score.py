@@ -44,7 +44,7 @@ import torch
 from bench.corpus import read_nsmc_test
 from core.warehouse import Warehouse
 from jobs.config import AppConfig, load_config
-from models.config import TASKS, ScoringConfig
+from models.config import REQUIRED_TASKS, ScoringConfig
 from models.precision import SCORING_PRECISIONS, cpu_has_bf16
 from models.scoring.batch import load_models, score_texts
 from models.scoring.predict import normalize_many
@@ -57,7 +57,7 @@ def naive(models, texts: list[str]) -> float:
     start = time.perf_counter()
     with torch.inference_mode():
         for text in texts:
-            for task in TASKS:
+            for task in REQUIRED_TASKS:
                 enc = tok(
                     m.text.prefix + text,
                     padding="max_length",

@@ -26,7 +26,7 @@ from etl import clean
 from etl.views import create_views, refresh_aggregates
 from jobs.config import load_config
 from jobs.runner import Run
-from models.config import TASKS
+from models.config import REQUIRED_TASKS
 
 
 def random_scores(keys: list[str], seed: int = 0) -> pa.Table:
@@ -79,7 +79,7 @@ def main() -> None:
         keys = [r[0] for r in con.execute("SELECT review_key FROM reviews").fetchall()]
         con.register("s", random_scores(keys))
         con.execute("INSERT INTO scores SELECT * FROM s")
-        for task in TASKS:
+        for task in REQUIRED_TASKS:
             con.execute(
                 "INSERT INTO model_versions (task, version, kind, path, metrics, created_at,"
                 " is_current) VALUES (?, 'bench-random', ?, '-', '{}', now(), true)",
