@@ -150,6 +150,13 @@ def headline(task: str, m: Mapping[str, Any]) -> str:
     )
 
 
+def primary_text(m: Mapping[str, Any]) -> str:
+    """The primary metric as people read it: "accuracy 0.8818", "MAE 1.1150" (not -1.1150)."""
+    if m["primary"] == "neg_mae":
+        return f"MAE {m['mae']:.4f}"
+    return f"{m['primary']} {float(m[m['primary']]):.4f}"
+
+
 def primary_value(metrics: Mapping[str, Any]) -> float:
     return float(metrics[metrics["primary"]])
 

@@ -22,7 +22,7 @@ from models.base.bootstrap import (
 )
 from models.base.store import registry_base_dir
 from models.config import DEFAULT_BASE, KINDS
-from models.evaluate import headline
+from models.evaluate import headline, primary_text
 from models.registry.store import Registry, RegistryError, VersionInfo
 
 REF_HELP = (
@@ -48,9 +48,9 @@ def _registry(ctx: typer.Context, *, read_only: bool = False) -> tuple[Warehouse
 def _primary(info: VersionInfo) -> str:
     parts = []
     for task in info.tasks:
-        p = info.primary(task)
-        if p:
-            parts.append(f"{task} {p[0]} {p[1]:.4f}")
+        entry = info.held_out(task)
+        if entry:
+            parts.append(f"{task} {primary_text(entry['metrics'])}")
     return " · ".join(parts)
 
 
@@ -333,7 +333,7 @@ def refit_head(
         table.add_row(
             task,
             f"{fit.best_epoch} / {epochs}",
-            f"{val['primary']} {val[val['primary']]:.4f}",
+            primary_text(val),
             headline(task, held_m),
         )
     console.print(table)

@@ -23,7 +23,7 @@ from jobs.exits import fail
 from models.base.store import BaseMismatch, BaseUnavailable, UnsafeWeights
 from models.config import JOINT, KINDS, REQUIRED_TASKS, TASKS, parse_repeats
 from models.data import DataError
-from models.evaluate import headline
+from models.evaluate import headline, primary_text
 
 if TYPE_CHECKING:
     from models.training.workflow import TrainOutcome
@@ -87,7 +87,7 @@ def print_summary(out: TrainOutcome) -> None:
             es.source.rsplit("/", 1)[-1],
             f"{es.rows:,}",
             headline(task, m),
-            f"{val['primary']} {val[val['primary']]:.4f}",
+            primary_text(val),
         )
     console.print(table)
     facts = Table(show_header=False, box=None)

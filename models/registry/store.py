@@ -18,8 +18,8 @@ written whole into a temporary folder and renamed into place, and never changes 
 weights are allowed; a folder holding a pickle (``.bin``, ``.pt``, …) is refused.
 
 Promotion: a version becomes current for its tasks only if, for every task it provides, it
-beats the current model's primary metric (accuracy / macro F1 / Pearson) on the same
-held-out set (equal data fingerprints). When the current model was measured on another set,
+beats the current model's primary metric (accuracy / macro F1 / Pearson / minus the MAE) on
+the same held-out set (equal data fingerprints). When the current model was measured on another set,
 a ``reevaluate`` callback may measure it on the candidate's set; without one the promotion is
 refused. ``force`` overrides the gate. ``current.json`` is mirrored into the catalog's
 ``model_versions`` table (and bootstrapped bases into ``model_bases``) by
@@ -123,13 +123,6 @@ class VersionInfo:
 
     def held_out(self, task: str) -> dict[str, Any] | None:
         return self.metrics.get("held_out", {}).get(task)
-
-    def primary(self, task: str) -> tuple[str, float] | None:
-        entry = self.held_out(task)
-        if not entry:
-            return None
-        m = entry["metrics"]
-        return m["primary"], float(m[m["primary"]])
 
 
 @dataclass(frozen=True)
