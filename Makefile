@@ -68,8 +68,9 @@ format:
 # the newest trained, unrefitted version) with new, lower LR schedules. --resume makes any
 # stage continue from its last checkpoint when rerun with the same arguments (a killed run
 # or a session that ended); a finished stage's checkpoint is gone, so make
-# train-defaults-continue runs stages 2 and 3 (and the refit), make train-defaults-polish
-# stage 3 and the refit.
+# train-defaults-continue runs stages 2 and 3 (and the refit) and the stars stage,
+# make train-defaults-polish stage 3, the refit and the stars stage (train-defaults-rating:
+# the fourth head and the pool's sentiment rows, then its own emotion refit).
 # Two threads on an otherwise idle 2-core machine; set TRAIN_THREADS=1 when it shares the
 # cores with other work (two threads under contention ran 5-9x slower).
 DATA ?= ../shared/data
@@ -107,12 +108,14 @@ train-defaults-polish: setup
 	# goes through the promotion gate.
 	OMP_NUM_THREADS=$(TRAIN_THREADS) $(BIN)/kreview models refit-head latest \
 	  --data emotion=$(DATA)/kote/val.tsv
+	$(MAKE) train-defaults-rating RATING_FROM=latest-refit
 
 # Issue 22: the rating head and sentiment from the pool of 494k rated reviews (models/pool.py:
 # split by title, NSMC-test duplicates dropped, 1-4 / 9-10 stars as balanced sentiment rows).
-# Continues the shipped default (pinned, so that "latest" moving cannot change the run) with
-# a fourth head; --resume makes a session-ending kill cost at most 200 steps: run the same
-# target again to go on. 9,000 steps × 32 is about 2 h on the idle 2-core machine.
+# Continues the previous shipped default (pinned, so that a newer version cannot change the
+# run; `make train-defaults` passes the refit it has just made) with a fourth head. --resume
+# makes a session-ending kill cost at most 200 steps: run the same target again to go on.
+# 9,000 steps × 32 is about 2 h on the 2-core machine (47 examples/s on one thread).
 RATING_FROM ?= joint/20261202T025734Z-d3b831
 POOL_DATA = --data sentiment=$(DATA)/unlabeled/nsmc_raw_pool.tsv.gz \
   --data rating=$(DATA)/unlabeled/nsmc_raw_pool.tsv.gz

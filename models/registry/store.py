@@ -93,7 +93,7 @@ class ArtifactCorrupt(RegistryError):
 
 # What `models show|promote|…` accept besides refs: the version serving a task now, and the
 # newest trained one (as `kreview train --init-from` does).
-CURRENT, LATEST = "current", "latest"
+CURRENT, LATEST, LATEST_REFIT = "current", "latest", "latest-refit"
 
 
 def new_version(now: datetime | None = None) -> str:
@@ -489,19 +489,25 @@ def mirror_to_catalog(con: duckdb.DuckDBPyConnection, registry: Registry) -> int
 def resolve_ref(registry: Registry, ref: str, tasks: Sequence[str]) -> str:
     """``ref`` itself, or for ``current`` the version serving the first task now, or for
     ``latest`` the newest trained (not refitted) version holding every task: what
-    `make train-defaults` refits right after training, before any promotion. Used by
-    ``models refit-head`` and ``train --init-from``."""
+    `make train-defaults` refits right after training, before any promotion; for
+    ``latest-refit`` the newest refit holding every task (what the stars stage continues).
+    Used by ``models refit-head`` and ``train --init-from``."""
     if ref == CURRENT:
         entry = registry.current().get(tasks[0] if tasks else "")
         if entry is None:
             raise ModelNotFound(f"no current model for {', '.join(tasks)}")
         return str(entry["ref"])
-    if ref == LATEST:
-        trained = [
-            v for v in registry.versions() if set(tasks) <= set(v.tasks) and "refit" not in v.config
+    if ref in (LATEST, LATEST_REFIT):
+        refits = ref == LATEST_REFIT
+        found = [
+            v
+            for v in registry.versions()
+            if set(tasks) <= set(v.tasks) and ("refit" in v.config) == refits
         ]
-        if not trained:
+        if not found:
             with_tasks = f" with {', '.join(tasks)}" if tasks else ""
+            if refits:
+                raise ModelNotFound(f"no refitted model{with_tasks}")
             raise ModelNotFound(f"no trained model{with_tasks} ('latest' leaves refits aside)")
-        return max(trained, key=lambda v: (v.created_at, v.version)).ref
+        return max(found, key=lambda v: (v.created_at, v.version)).ref
     return ref

@@ -232,3 +232,31 @@ def test_a_current_pointer_to_a_deleted_version_does_not_block_promotion(
     decision = registry.promote(out.info.ref)
     assert decision.promoted and decision.comparisons[0].how.endswith("folder is gone")
     assert registry.current()["sentiment"]["ref"] == out.info.ref
+
+
+def _bare_version(reg: Registry, created_at: str, refit: str | None = None) -> str:
+    """A registered version with only what resolve_ref reads (no weights)."""
+    with reg.draft("joint") as d:
+        config = {"tasks": ["sentiment"], "created_at": created_at}
+        if refit:
+            config["refit"] = {"from": refit}
+        (d.path / "config.json").write_text(json.dumps(config), encoding="utf-8")
+        (d.path / "metrics.json").write_text("{}", encoding="utf-8")
+        (d.path / "card.md").write_text("-", encoding="utf-8")
+        save_file({}, str(d.path / "heads.safetensors"))
+    assert d.info is not None
+    return d.info.ref
+
+
+def test_latest_and_latest_refit_name_the_newest_of_each(tmp_path: Path) -> None:
+    from models.registry.store import ModelNotFound, resolve_ref
+
+    reg = Registry(tmp_path / "models")
+    trained = _bare_version(reg, "2026-12-01T00:00:00")
+    with pytest.raises(ModelNotFound, match="no refitted model"):
+        resolve_ref(reg, "latest-refit", ("sentiment",))
+    refit = _bare_version(reg, "2026-12-02T00:00:00", refit=trained)
+    _bare_version(reg, "2026-12-03T00:00:00", refit=None)
+    newest_trained = _bare_version(reg, "2026-12-04T00:00:00")
+    assert resolve_ref(reg, "latest-refit", ("sentiment",)) == refit
+    assert resolve_ref(reg, "latest", ("sentiment",)) == newest_trained
