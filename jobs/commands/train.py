@@ -186,8 +186,8 @@ def train_command(
         typer.Option(
             "--init-from",
             help="Start the adapter and heads from a registered version (KIND/VERSION, "
-            "current, latest or latest-refit) instead of random: another epoch on a trained model, with a "
-            "new LR schedule. Adapter settings must match the source's.",
+            "current, latest or latest-refit) instead of random: another epoch on a trained "
+            "model, with a new LR schedule. Adapter settings must match the source's.",
         ),
     ] = None,
     order_offset: Annotated[
