@@ -83,6 +83,21 @@ def test_scores_carry_predicted_stars_into_views_and_predict(tmp_path: Path, tra
             pytest.approx(want_mean),
             pytest.approx(want_gap),
         )
+    # the Parquet export carries them (read back with pyarrow, as downstream apps do)
+    import pyarrow.dataset as pads
+
+    from core.catalog import open_writer
+    from etl.export import write_export
+
+    wh = Warehouse(cfg.warehouse.root)
+    with open_writer(wh) as con:
+        out = write_export(con, wh.root / "exports", "run-x")
+    assert out.manifest["contract_version"] == "2.1"
+    exported = pads.dataset(out.path / "scored_reviews", partitioning="hive").to_table()
+    assert exported.column("predicted_rating").null_count == 0
+    assert sorted(exported.column("predicted_rating").to_pylist()) == sorted(r[1] for r in view)
+    titles = pads.dataset(out.path / "title_scores.parquet").to_table()
+    assert {"n_predicted", "mean_predicted_rating", "mean_rating_gap"} <= set(titles.column_names)
     # predict reads the same head: its stars are the stored ones
     stored = {r[0]: (r[1], r[2]) for r in view}
     models = batch.load_models(Warehouse(cfg.warehouse.root).models_dir, cfg.scoring)

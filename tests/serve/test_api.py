@@ -71,6 +71,8 @@ def test_predict_returns_exactly_the_records_of_kreview_predict(
     first = r.json()["results"][0]
     assert first["text"] == TEXTS[0] and first["text_norm"] == "영화 좋아요 ㅋㅋ"
     assert len(first["emotions"]) == 44 and "embedding" not in first
+    # the tiny joint model has a stars head: the records carry its reading
+    assert first["predicted_rating"] in range(1, 11) and 1 <= first["expected_rating"] <= 10
 
 
 def test_similarity_returns_exactly_the_records_of_kreview_similarity(
@@ -100,6 +102,12 @@ def test_titles_list_reads_title_scores(api: Api) -> None:
     assert (t1["title"], t1["n_reviews"], t1["n_scored"]) == ("괴물", 4, 4)
     assert t1["bayes_score"] == pytest.approx(83 / 14)  # as in tests/etl/test_views.py
     assert t1["title_score_0_10"] == pytest.approx(6.25)
+    # the fixture's registry has no rating model: the columns are there, empty
+    assert (t1["n_predicted"], t1["mean_predicted_rating"], t1["mean_rating_gap"]) == (
+        0,
+        None,
+        None,
+    )
     assert [(t["title_id"], t["n_reviews"]) for t in naver["titles"]] == [("t1", 1)]
     assert [t["title"] for t in found["titles"]] == ["괴물"] and found["total"] == 1
     assert [t["title_id"] for t in second["titles"]] == ["t2"] and second["total"] == 2
