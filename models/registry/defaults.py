@@ -54,6 +54,12 @@ class Installed:
         )
 
 
+def shipped_version(kind: str = "joint", default_dir: Path = DEFAULT_DIR) -> str | None:
+    """The version id of the shipped default of ``kind`` (None when none ships)."""
+    found = sorted(p.name for p in (default_dir / kind).glob("*") if p.is_dir())
+    return found[-1] if found else None
+
+
 def _base_matches(registry: Registry, config: dict) -> str | None:
     """Why a shipped model cannot serve on this registry's base (None: it can). A default
     trained on other base weights is never installed: loading it would fail later."""

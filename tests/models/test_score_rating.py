@@ -109,13 +109,15 @@ def test_scores_carry_predicted_stars_into_views_and_predict(tmp_path: Path, tra
 
 
 def test_a_registry_without_a_rating_model_scores_and_then_adds_only_the_stars(
-    tmp_path: Path, trained_without_rating: Path
+    tmp_path: Path, trained_without_rating: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     from models.training.workflow import run_training
 
     cfg = make_cfg(tmp_path, trained_without_rating)
     add_rated_reviews(cfg, corpus(60))
-    first = run_score(cfg)
+    with caplog.at_level("WARNING", logger="kreview.models"):
+        first = run_score(cfg)
+    assert "no current rating model: predicted stars stay NULL" in caplog.text
     assert first.rows_out == 60
     assert q(cfg, "SELECT count(*) FROM rating_scores") == [(0,)]
     assert q(cfg, "SELECT count(predicted_rating) FROM scored_reviews") == [(0,)]
