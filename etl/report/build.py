@@ -84,7 +84,7 @@ def read_report_data(
             data = ReportData(
                 load_run(con, run_id),
                 index,
-                load_titles(con, ids, cfg.disagreements_per_title),
+                load_titles(con, ids, cfg.disagreements_per_title, cfg.rating_gaps_per_title),
                 PagePolicy(cfg.max_title_pages, cfg.disagreement_pages, tuple(asked)),
             )
         except duckdb.CatalogException as exc:

@@ -20,6 +20,9 @@ class ReportConfig(Frozen):
     disagreement_pages: int = Field(default=20, ge=0, le=100_000)
     # Disagreements between sentiment and stars listed per title page, most confident first.
     disagreements_per_title: int = Field(default=10, ge=0, le=1000)
+    # Reviews whose predicted stars (the rating model's) differ most from the stars given,
+    # listed per title page, largest gap first.
+    rating_gaps_per_title: int = Field(default=5, ge=0, le=1000)
     # Emotions highlighted in a title's emotion profile (of the 44).
     top_emotions: int = Field(default=5, ge=1, le=44)
     # A font family (or .ttf/.otf file) with Hangul glyphs for the charts; None: the first found

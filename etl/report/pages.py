@@ -116,6 +116,7 @@ def index_page(data: ReportData, built: str) -> str:
         policy=data.policy,
         shown=INDEX_SHOWN,
         spark_points=charts.SPARK_POINTS,
+        rating_version=data.rating_version,
     )
 
 
@@ -131,7 +132,16 @@ def title_page(t: TitleData, data: ReportData, built: str, g: Glyphs, top_emotio
         "sources": charts.source_distributions(per_source, g) if per_source else None,
     }
     svg = {k: Markup(v) if v else None for k, v in svg.items()}
-    return _render("title.html", data, built, root="../", t=t, svg=svg, top_emotions=top_emotions)
+    return _render(
+        "title.html",
+        data,
+        built,
+        root="../",
+        t=t,
+        svg=svg,
+        top_emotions=top_emotions,
+        rating_version=data.rating_version,
+    )
 
 
 def run_page(run: RunData, data: ReportData, built: str, plots: dict[str, list[str]]) -> str:

@@ -30,6 +30,7 @@ class TitleData:
     distribution: dict[str, list[Row]] = field(default_factory=dict)  # scope -> 10 bins
     sources: dict[str, Row] = field(default_factory=dict)  # source -> source_comparison row
     disagreements: list[Row] = field(default_factory=list)
+    rating_gaps: list[Row] = field(default_factory=list)  # largest |predicted - given| first
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,15 @@ class ReportData:
     def page_ids(self) -> frozenset[str]:
         return frozenset(t.title_id for t in self.titles)
 
+    @property
+    def rating_version(self) -> str | None:
+        """The current rating model's version (the one whose stars ``scored_reviews`` reads);
+        None when no rating model is current: every predicted column is NULL then."""
+        current = [
+            m["version"] for m in self.run.models if m["task"] == "rating" and m["is_current"]
+        ]
+        return max(current, default=None)
+
 
 def rows(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> list[Row]:
     """Rows of ``sql/report/<name>.sql`` as dicts."""
@@ -108,7 +118,10 @@ def page_title_ids(
 
 
 def load_titles(
-    con: duckdb.DuckDBPyConnection, ids: list[str], disagreements_per_title: int
+    con: duckdb.DuckDBPyConnection,
+    ids: list[str],
+    disagreements_per_title: int,
+    rating_gaps_per_title: int = 0,
 ) -> list[TitleData]:
     """Everything a title page shows, for the titles ``ids`` only: each query filters on
     them, so the cost follows the pages written, not the titles in the warehouse."""
@@ -121,6 +134,7 @@ def load_titles(
     dist = _by_title(rows(con, "distribution", ids=ids))
     sources = _by_title(rows(con, "sources", ids=ids))
     disagree = _by_title(rows(con, "disagreements", ids=ids, per_title=disagreements_per_title))
+    gaps = _by_title(rows(con, "rating_gaps", ids=ids, per_title=rating_gaps_per_title))
     out = []
     for title_id, scoped in scores.items():  # ordered by title name (titles.sql)
         by_scope: dict[str, list[Row]] = defaultdict(list)
@@ -137,6 +151,7 @@ def load_titles(
                 distribution=dict(by_scope),
                 sources={r["source"]: r for r in sources.get(title_id, [])},
                 disagreements=disagree.get(title_id, []),
+                rating_gaps=gaps.get(title_id, []),
             )
         )
     return out

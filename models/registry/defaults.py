@@ -54,10 +54,15 @@ class Installed:
         )
 
 
-def shipped_version(kind: str = "joint", default_dir: Path = DEFAULT_DIR) -> str | None:
-    """The version id of the shipped default of ``kind`` (None when none ships)."""
-    found = sorted(p.name for p in (default_dir / kind).glob("*") if p.is_dir())
-    return found[-1] if found else None
+def rating_hint(default_dir: Path = DEFAULT_DIR) -> str:
+    """How to get a current rating model: promote the shipped default where it has the stars
+    head, else train one."""
+    for src in shipped(default_dir):
+        config = json.loads((src / "config.json").read_text("utf-8"))
+        if "rating" in config.get("tasks", ()):
+            ref = f"{src.parent.name}/{src.name}"
+            return f"`kreview models promote {ref}` makes the shipped one current"
+    return "`make train-defaults-rating` trains one"
 
 
 def _base_matches(registry: Registry, config: dict) -> str | None:

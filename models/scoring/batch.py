@@ -9,7 +9,6 @@ and the model versions the rows are keyed by (:class:`Versions`).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,11 +24,9 @@ from models.config import REQUIRED_TASKS, ScoringConfig
 from models.heads import rating_mean, rating_median
 from models.precision import cpu_autocast, scoring_precision
 from models.registry.bundle import LoadedModels, load_current, scored_tasks
-from models.registry.defaults import install_defaults, shipped_version
+from models.registry.defaults import install_defaults
 from models.registry.store import Registry
 from models.scoring.emotion_math import emotion_point, top_emotions
-
-log = logging.getLogger("kreview.models")
 
 
 @dataclass(frozen=True)
@@ -95,13 +92,6 @@ def load_models(models_dir: Any, cfg: ScoringConfig) -> LoadedModels:
     if not all(t in registry.current() for t in REQUIRED_TASKS):
         install_defaults(registry)
     models = load_current(registry, device=cfg.device, tasks=scored_tasks(registry))
-    if "rating" not in models.by_task:
-        # Not an error (older registries score as before), but never silent either.
-        log.warning(
-            "no current rating model: predicted stars stay NULL; `kreview models promote "
-            "joint/%s` makes the shipped default (which has the stars head) current",
-            shipped_version() or "<version>",
-        )
     # A Ctrl-C / SIGTERM during the load whose KeyboardInterrupt a library swallowed (native
     # loaders may) still stops the command here, before any scoring.
     raise_if_interrupted()

@@ -6,6 +6,7 @@ theirs to :func:`score_stage`.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -17,10 +18,13 @@ from core.catalog import open_writer, refresh_aggregates
 from core.sqlfiles import read_sql
 from core.stage import StageContext, StageResult
 from models.config import ScoringConfig
+from models.registry.defaults import rating_hint
 from models.registry.store import Registry, mirror_to_catalog
 from models.scoring.batch import Versions
 from models.scoring.recluster import recluster, stale_titles
 from models.scoring.terms import count_pending_terms, extract_pending
+
+log = logging.getLogger("kreview.models")
 
 
 def count_pending(con: duckdb.DuckDBPyConnection, versions: Versions) -> int:
@@ -57,6 +61,9 @@ def score_stage(
     """The stage around an engine: catalog versions, progress, scoring, clusters, aggregates.
     ``details`` may be filled in by ``score_fn`` (the Ray engine adds its actors)."""
     cfg = ctx.cfg
+    if versions.rating is None:
+        # Not an error (registries from before the stars head score as before), not silent.
+        log.warning("no current rating model: predicted stars stay NULL (%s)", rating_hint())
     with open_writer(ctx.wh) as con:
         mirror_to_catalog(con, registry)  # views read the versions current in the registry
         pending = count_pending(con, versions)

@@ -12,7 +12,8 @@ spark AS (
     GROUP BY title_id
 )
 SELECT s.title_id, s.title, s.n_reviews, s.n_scored, s.mean_rating, s.share_positive,
-       s.bayes_score, s.title_score_0_10, s.sentiment_rating_agreement,
+       s.bayes_score, s.title_score_0_10, s.sentiment_rating_agreement, s.n_predicted,
+       s.mean_predicted_rating, s.mean_rating_gap,
        coalesce(k.spark, []) AS spark
 FROM title_scores s
 LEFT JOIN spark k USING (title_id)

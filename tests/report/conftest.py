@@ -97,6 +97,7 @@ def hostile(report_template: Path) -> Hostile:
             for c in t1.clusters
         ],
         disagreements=[{**d, "text_raw": HOSTILE_REVIEW} for d in t1.disagreements],
+        rating_gaps=[{**g, "text_raw": HOSTILE_REVIEW} for g in t1.rating_gaps],
     )
     index = [
         replace(r, title=HOSTILE_TITLE, title_id=HOSTILE_ID) if r.title_id == "t1" else r

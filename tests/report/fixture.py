@@ -1,6 +1,7 @@
 """A small report warehouse: the hand-checked views fixture (tests/etl/warehouse_fixture.py)
-plus reviews holding HTML, a title whose name holds markup, a real clean stage that
-quarantines bad rows, and model folders with metrics and a training plot."""
+plus reviews holding HTML, a title whose name holds markup, a current rating model with
+hand-checked predicted stars, a real clean stage that quarantines bad rows, and model folders
+with metrics and a training plot."""
 
 from __future__ import annotations
 
@@ -25,6 +26,26 @@ EXTRA = [
      (1, 0.85, 0.5, {28: 0.6, 42: 0.4})),
     ("r9", "t3", ODD_TITLE, "naver", 3.0, 4, "지루했다", (0, 0.3, 0.4, {37: 0.6, 0: 0.3})),
 ]  # fmt: skip
+# Stars read from the text by the current rating model: review_id -> (predicted_rating (the
+# median), expected_rating (the mean)); quarter stars, exact in the table's FLOAT. r6 (t2) is
+# predicted though its sentiment is not scored yet. Per title ('all'):
+#   t1: expected 8.5 3.25 6.5 7.75 2.5 -> mean 5.7; given 10 2 6 8 10 -> gaps -1.5 1.25 0.5
+#       -0.25 -7.5 -> mean -1.5; the largest |gap| first: r7 (-7.5), r1, r2, r3, r4
+#   t2: expected 4.5 5.0 -> mean 4.75; given 9 4 -> gaps -4.5 1.0 -> mean -1.75
+#   t3: expected 8.75 2.25 -> mean 5.5; given 8 3 -> gaps 0.75 -0.75 -> mean 0.0
+RATING_V = "rate-v1"
+PREDICTED = {
+    "r1": (9.0, 8.5),
+    "r2": (3.0, 3.25),
+    "r3": (7.0, 6.5),
+    "r4": (8.0, 7.75),
+    "r7": (2.0, 2.5),
+    "r5": (4.0, 4.5),
+    "r6": (5.0, 5.0),
+    "r8": (9.0, 8.75),
+    "r9": (2.0, 2.25),
+}
+SOURCES = {"r4": "watcha", "r8": "watcha"}  # the others are Naver reviews
 SENT_METRICS = {"primary": "accuracy", "accuracy": 0.8125, "f1": 0.79, "n": 16}
 EMO_METRICS = {"primary": "macro_f1", "macro_f1": 0.31, "macro_auroc": 0.58, "per_label_f1": {}}
 
@@ -39,6 +60,31 @@ def _insert(con, rid, tid, title, source, rating, day, text, scored) -> None:
         "INSERT INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'run0')",
         [k, fx.SENT_V, fx.EMO_V, sentiment, p, vec, top, point, fx.T],
     )
+
+
+def _insert_rating_model(con) -> None:  # type: ignore[no-untyped-def]
+    """A current rating model and its stars; a stale version's stars the views never read."""
+    for version, current in ((RATING_V, True), ("rate-v0", False)):
+        con.execute(
+            "INSERT INTO model_versions (task, version, kind, path, metrics, created_at,"
+            " is_current) VALUES ('rating', ?, 'joint', ?, '{}', ?, ?)",
+            [version, f"joint/{version}", fx.T, current],
+        )
+    for rid, (median, mean) in PREDICTED.items():
+        k = fx.key(rid, SOURCES.get(rid, "naver"))
+        con.execute(
+            "INSERT INTO rating_scores VALUES (?, ?, ?, ?, ?, 'run0'),"
+            " (?, 'rate-v0', 1, 1, ?, 'run0')",
+            [k, RATING_V, median, mean, fx.T, k, fx.T],
+        )
+
+
+def drop_rating_model(wh: Warehouse) -> None:
+    """The warehouse as a registry from before the rating head leaves it: no rating model
+    is current, so every predicted column is NULL."""
+    with open_writer(wh) as con:
+        con.execute("UPDATE model_versions SET is_current = false WHERE task = 'rating'")
+        views.refresh_aggregates(con)
 
 
 def _plot(path: Path) -> None:
@@ -61,6 +107,7 @@ def build(cfg: AppConfig) -> Warehouse:
     with open_writer(wh) as con:
         for item in EXTRA:
             _insert(con, *item)
+        _insert_rating_model(con)
         con.execute(
             "UPDATE model_versions SET metrics = ? WHERE version = ?",
             [json.dumps(SENT_METRICS), fx.SENT_V],

@@ -117,10 +117,12 @@ def test_index_numbers_equal_the_view(built: ReportResult, tab: Tab) -> None:
         same(row[1], e["n_reviews"])
         same(row[2], e["n_scored"])
         same(row[3], e["mean_rating"])
-        same(row[4], e["share_positive"], 3)
-        same(row[5], e["bayes_score"])
-        same(row[6], e["title_score_0_10"])
-        same(row[7], e["sentiment_rating_agreement"], 3)
+        same(row[4], e["mean_predicted_rating"])  # the predicted stars, next to the given
+        same(row[5], e["mean_rating_gap"])
+        same(row[6], e["share_positive"], 3)
+        same(row[7], e["bayes_score"])
+        same(row[8], e["title_score_0_10"])
+        same(row[9], e["sentiment_rating_agreement"], 3)
     t1_trend = view(
         built, "SELECT title_score_0_10 FROM daily_title_trend WHERE title_id = 't1' ORDER BY day"
     )
@@ -164,8 +166,11 @@ def test_title_page_numbers_equal_the_views(built: ReportResult, tab: Tab) -> No
     for row in cells(page, "#scores"):
         e = scores[{"all": "all", "Naver": "naver", "Watcha": "watcha"}[row[0]["text"]]]
         same(row[1], e["n_reviews"])
-        same(row[4], e["share_positive"], 3)
-        same(row[6], e["title_score_0_10"])
+        same(row[3], e["mean_rating"])
+        same(row[4], e["mean_predicted_rating"])
+        same(row[5], e["mean_rating_gap"])
+        same(row[6], e["share_positive"], 3)
+        same(row[8], e["title_score_0_10"])
     bins = view(
         built,
         "SELECT * FROM title_sentiment_distribution WHERE title_id = 't1' AND scope = 'all'"
@@ -204,6 +209,19 @@ def test_title_page_numbers_equal_the_views(built: ReportResult, tab: Tab) -> No
     same(rows[gap][2], src["watcha"]["title_score_gap"])
     # Two sources: each one's gap is the other's, negated.
     assert src["naver"]["title_score_gap"] == -src["watcha"]["title_score_gap"]
+    gaps = view(
+        built,
+        "SELECT * FROM scored_reviews WHERE title_id = 't1' AND rating_gap IS NOT NULL"
+        " ORDER BY abs(rating_gap) DESC, review_key",
+    )
+    rows = cells(page, "#rating-gaps")
+    assert len(rows) == len(gaps) == 5  # every rated t1 review (a handful: 5 per page)
+    for row, g in zip(rows, gaps, strict=True):
+        same(row[3], g["rating"], 1)
+        same(row[4], g["predicted_rating"], 0)
+        same(row[5], g["expected_rating"])
+        same(row[6], g["rating_gap"])
+        assert row[7]["text"] == g["text_raw"]
     assert tab.left_machine() == [] and tab.errors == []
 
 

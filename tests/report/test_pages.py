@@ -74,8 +74,9 @@ def test_hostile_text_is_escaped_on_every_page_kind(
     title = Parsed(html["title"])
     assert f"{HOSTILE_TITLE} · kreview" in title.texts  # <title>
     assert title.texts.count(HOSTILE_TITLE) == 1 and HOSTILE_ID in title.texts  # h1, id
-    n_reviews = len(hostile.title.clusters) + len(hostile.title.disagreements)
-    assert title.texts.count(HOSTILE_REVIEW) == n_reviews > 0
+    t = hostile.title
+    n_reviews = len(t.clusters) + len(t.disagreements) + len(t.rating_gaps)
+    assert title.texts.count(HOSTILE_REVIEW) == n_reviews > len(t.rating_gaps) > 0
     assert f"{HOSTILE}, 연기" in title.texts  # a cluster's keywords
     assert HOSTILE in title.values("data-value")  # the emotion's cell
 
