@@ -47,10 +47,12 @@ def main() -> None:
     except subprocess.CalledProcessError as exc:
         sys.stderr.write(f"demo: a step failed (exit {exc.returncode}): {' '.join(exc.cmd[3:])}\n")
         sys.exit(exc.returncode)
-    print("\nexports: warehouse/exports/latest/ (Parquet + _manifest.json)")
-    # The report stage of `kreview run` wrote it; open it in a browser (works offline).
     cfg = load_config()
-    reports = cfg.report.out_dir or Warehouse(cfg.warehouse.root).reports_dir
+    wh = Warehouse(cfg.warehouse.root)
+    exports = cfg.export.out_dir or wh.exports_dir
+    print(f"\nexports: {(exports / 'latest').absolute()}/ (Parquet + _manifest.json)")
+    # The report stage of `kreview run` wrote it; open it in a browser (works offline).
+    reports = cfg.report.out_dir or wh.reports_dir
     print(f"report: {(reports / 'latest' / 'index.html').absolute()}")
 
 
