@@ -137,6 +137,10 @@ def test_a_registry_without_a_rating_model_scores_and_then_adds_only_the_stars(
         Warehouse(cfg.warehouse.root),
     )
     assert "mae" in out.held_out["rating"]
+    # the held-out side is the pool's held-out titles, and what the reader dropped is recorded
+    assert out.eval_sets["rating"].source.endswith("nsmc_raw_pool.tsv.gz#held-out")
+    card = (out.info.path / "card.md").read_text("utf-8")
+    assert "pool_rows_equal_to_nsmc_test 0" in card and "MAE" in card
     assert "rating" in Registry(Warehouse(cfg.warehouse.root).models_dir).current()
     second = run_score(cfg)
     assert second.rows_out == 60
