@@ -7,7 +7,11 @@ The warehouse holds real reviews of ``--titles`` titles from ../shared/data/unla
 by the real clean stage) and synthetic embeddings with cluster structure (a few centres per
 title plus noise): no encoder runs here, so the figure is clustering, keywords and writes.
 
-    .venv/bin/python -m bench.recluster [--titles 400] [--read-titles 256]
+    .venv/bin/python -m bench.recluster [--titles 400] [--read-titles N] [--read-reviews N]
+
+The reference reads 256 titles per query, as the stage did; the stage now reads batches bounded
+by ``scoring.cluster_read_titles`` and ``scoring.cluster_read_reviews`` (config defaults unless
+given).
 """
 
 from __future__ import annotations
@@ -69,10 +73,8 @@ def build(root: Path, n_titles: int, dim: int = 384, seed: int = 0) -> None:
         con.unregister("emb")
 
 
-def timed(root: Path, read_titles: int, reference: bool) -> tuple[float, dict]:
-    cfg = load_config(
-        env={}, overrides={"warehouse.root": root, "scoring.cluster_read_titles": read_titles}
-    )
+def timed(root: Path, reads: dict[str, int], reference: bool) -> tuple[float, dict]:
+    cfg = load_config(env={}, overrides={"warehouse.root": root, **reads})
     with open_writer(Warehouse(root)) as con:
         titles = stale_titles(con, VERSION)
         t = time.perf_counter()
@@ -91,8 +93,14 @@ def terms(root: Path) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--titles", type=int, default=400)
-    ap.add_argument("--read-titles", type=int, default=256, help="scoring.cluster_read_titles")
+    ap.add_argument("--read-titles", type=int, help="scoring.cluster_read_titles")
+    ap.add_argument("--read-reviews", type=int, help="scoring.cluster_read_reviews")
     args = ap.parse_args()
+    reads = {
+        f"scoring.cluster_read_{k}": v
+        for k, v in (("titles", args.read_titles), ("reviews", args.read_reviews))
+        if v is not None
+    }
     work = Path(tempfile.mkdtemp(prefix="kreview-bench-recluster-"))
     try:
         build(work / "src", args.titles)
@@ -101,9 +109,9 @@ def main() -> None:
         from models.scoring.keywords import nouns
 
         nouns(["영화 배우 연기"])
-        ref_s, ref = timed(work / "reference", args.read_titles, reference=True)
+        ref_s, ref = timed(work / "reference", reads, reference=True)
         terms_s = terms(work / "src")
-        new_s, new = timed(work / "src", args.read_titles, reference=False)
+        new_s, new = timed(work / "src", reads, reference=False)
         print(
             f"clustering {ref['titles_reclustered']:,} titles from scratch (synthetic embeddings):"
         )
@@ -115,7 +123,7 @@ def main() -> None:
         )
         with open_writer(Warehouse(work / "src")) as con:
             con.execute("DELETE FROM cluster_members WHERE hash(review_key) % 100 = 0")
-        again_s, again = timed(work / "src", args.read_titles, reference=False)
+        again_s, again = timed(work / "src", reads, reference=False)
         print(
             f"  after 1% of the reviews come back new: {again_s:.2f}s for"
             f" {again['titles_reclustered']:,} titles ({again['titles_assigned']:,} assigned,"

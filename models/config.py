@@ -176,9 +176,12 @@ class ScoringConfig(Frozen):
     # quantization of the linear layers, fastest but it costs accuracy (NSMC 0.893 -> 0.870,
     # embedding cosine to fp32 0.90: docs/BENCHMARKS.md).
     precision: Literal["auto", "fp32", "bf16", "int8"] = "auto"
-    # Titles whose embeddings one query reads for reclustering (a query per title scanned the
-    # whole embeddings table each time).
-    cluster_read_titles: int = Field(default=256, ge=1)
+    # One reclustering read (a query, a transaction) covers at most this many titles and this
+    # many embedded reviews (a larger title is read alone). Each query scans the embeddings
+    # table once, so fewer, larger reads are faster; the review bound keeps memory flat
+    # (32,768 reviews of 384 dims: about 75 MB).
+    cluster_read_titles: int = Field(default=4096, ge=1)
+    cluster_read_reviews: int = Field(default=32768, ge=1)
     # local: this process scores. ray: Ray Data actors score Parquet partitions of the pending
     # reviews (models/scoring/ray_engine.py); the same numbers, for corpora that outgrow one
     # machine.

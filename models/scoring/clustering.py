@@ -38,13 +38,22 @@ def representative(emb: np.ndarray, members: np.ndarray) -> int:
     return int(members[int(np.argmax(sub @ sub.mean(axis=0)))])
 
 
-def neighbour_lists(emb: np.ndarray, threshold: float, chunk: int = 2048) -> list[np.ndarray]:
-    """For each row, the rows at cosine >= threshold (itself included), by chunked matmul."""
-    out: list[np.ndarray] = []
+def neighbours(
+    emb: np.ndarray, threshold: float, chunk: int = 2048
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each row, the rows at cosine >= threshold (itself included), by chunked matmul, as
+    CSR arrays ``(indptr, indices)``: row i's neighbours are ``indices[indptr[i]:indptr[i+1]]``,
+    ascending. One array for all rows instead of one per row (a Python object per review was
+    most of the cost on small titles)."""
+    counts: list[np.ndarray] = []
+    cols: list[np.ndarray] = []
     for start in range(0, len(emb), chunk):
-        sims = emb[start : start + chunk] @ emb.T
-        out.extend(np.flatnonzero(row >= threshold) for row in sims)
-    return out
+        hits = (emb[start : start + chunk] @ emb.T) >= threshold
+        counts.append(hits.sum(axis=1))
+        cols.append(np.nonzero(hits)[1])
+    indptr = np.zeros(len(emb) + 1, dtype=np.int64)
+    np.cumsum(np.concatenate(counts), out=indptr[1:])
+    return indptr, np.concatenate(cols)
 
 
 def cluster_embeddings(
@@ -57,15 +66,18 @@ def cluster_embeddings(
     if n == 0:
         return Clusters(labels, (), ())
     emb = normalize_rows(embeddings)
-    neigh = neighbour_lists(emb, threshold, chunk)
-    # Founders by neighbour count, ties by index: deterministic.
-    order = sorted(range(n), key=lambda i: (-len(neigh[i]), i))
+    indptr, indices = neighbours(emb, threshold, chunk)
+    # Founders by neighbour count, ties by index: deterministic (a stable sort).
+    order = np.argsort(-np.diff(indptr), kind="stable").tolist()
     assigned = np.zeros(n, dtype=bool)
     groups: list[np.ndarray] = []
     for i in order:  # per-founder loop: each step depends on what earlier steps assigned
+        if indptr[i + 1] - indptr[i] < min_size:
+            break  # founders come by neighbour count: no later one can found a cluster
         if assigned[i]:
             continue
-        members = neigh[i][~assigned[neigh[i]]]
+        neigh = indices[indptr[i] : indptr[i + 1]]
+        members = neigh[~assigned[neigh]]
         if len(members) < min_size:
             continue
         assigned[members] = True

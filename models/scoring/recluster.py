@@ -6,10 +6,13 @@ drifted (the rules in :class:`~models.scoring.incremental.RefreshRules`), is clu
 scratch (models/scoring/clustering.py). Keywords are computed in SQL from the terms stored
 per review (sql/score/cluster_keywords.sql): no text is analysed here.
 
-Titles are read ``scoring.cluster_read_titles`` at a time (one query: a query per title scanned
-the embeddings table each time) and each read batch is written in one transaction: its titles'
-old clusters, members and state deleted, the new ones inserted. A kill inside a batch leaves
-that batch's titles stale, and the rerun redoes them.
+Titles are read in batches of at most ``scoring.cluster_read_titles`` titles and
+``scoring.cluster_read_reviews`` embedded reviews (one query a batch, each scans the embeddings
+table once: a query per title scanned it per title; the review bound keeps memory flat however
+the titles are sized), as Arrow columns turned into one float32 matrix without a Python object
+per review. Each read batch is written in one transaction: its titles' old clusters, members
+and state deleted, the new ones inserted. A kill inside a batch leaves that batch's titles
+stale, and the rerun redoes them.
 
 :func:`cluster_titles_reference` is the way every title was clustered before: from scratch,
 with the member texts analysed by kiwipiepy for keywords. It stays as the reference the tests
@@ -22,19 +25,26 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Any
 
 import duckdb
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from core.sqlfiles import read_sql, run_script
 from models.config import ScoringConfig
 from models.scoring.clustering import UNCLUSTERED, Clusters, cluster_embeddings
+from models.scoring.clustering_reference import cluster_embeddings_reference
 from models.scoring.incremental import FullState, RefreshRules, assign, drifted, needs_full
 from models.scoring.keywords import ctfidf_keywords, nouns
 from models.scoring.terms import terms_version
 
+# The reference path reads as the score stage did before issue 20: 256 titles per query.
+REFERENCE_READ_TITLES = 256
+
+ClusterFn = Callable[[np.ndarray, float, int], Clusters]
 Rows = list[tuple[Any, ...]]  # (review_key, float16 vector blob, prior cluster id), key order
 
 
@@ -44,10 +54,58 @@ def blobs_to_float32(blobs: Sequence[bytes], dim: int) -> np.ndarray:
     )
 
 
-def _embeddings(rows: Rows) -> np.ndarray:
-    if not rows:
+def binary_to_float32(column: pa.ChunkedArray) -> np.ndarray:
+    """An Arrow column of equal-length float16 blobs as one (rows, dim) float32 matrix, read
+    from the column's data buffers (no Python bytes object per row)."""
+    if len(column) == 0:
         return np.zeros((0, 1), np.float32)
-    return blobs_to_float32([r[1] for r in rows], len(rows[0][1]) // 2)
+    parts = []
+    for chunk in column.chunks:
+        if len(chunk) == 0:
+            continue
+        if not pa.types.is_binary(chunk.type):
+            chunk = chunk.cast(pa.binary())
+        ends = np.frombuffer(chunk.buffers()[1], dtype=np.int32)
+        ends = ends[chunk.offset : chunk.offset + len(chunk) + 1]
+        width = int(ends[1] - ends[0])
+        if np.any(np.diff(ends) != width) or width % 2:
+            raise ValueError("embedding blobs of different lengths in one read")
+        data = np.frombuffer(chunk.buffers()[2], dtype=np.uint8)[ends[0] : ends[-1]]
+        parts.append(data.view(np.float16).reshape(len(chunk), width // 2))
+    return np.concatenate(parts).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class TitleRows:
+    """One title's embedded reviews, in key order."""
+
+    keys: list[str]
+    vectors: np.ndarray  # (reviews, dim) float32
+    prior: np.ndarray  # int32: the cluster each review was in, UNCLUSTERED where none
+    new: np.ndarray  # int64 indices of the reviews with no membership on record (new, edited)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    @staticmethod
+    def from_tuples(rows: Rows) -> TitleRows:
+        """From the reference read's ``(review_key, blob, prior cluster)`` tuples."""
+        vectors = (
+            blobs_to_float32([r[1] for r in rows], len(rows[0][1]) // 2)
+            if rows
+            else np.zeros((0, 1), np.float32)
+        )
+        prior = [UNCLUSTERED if r[2] is None else r[2] for r in rows]
+        new = [i for i, r in enumerate(rows) if r[2] is None]
+        return TitleRows(
+            [r[0] for r in rows],
+            vectors,
+            np.array(prior, dtype=np.int32),
+            np.array(new, dtype=np.int64),
+        )
+
+
+NO_ROWS = TitleRows([], np.zeros((0, 1), np.float32), np.zeros(0, np.int32), np.zeros(0, np.int64))
 
 
 @dataclass(frozen=True)
@@ -94,41 +152,117 @@ def stale_titles(con: duckdb.DuckDBPyConnection, version: str) -> list[str]:
     return [r[0] for r in rows.fetchall()]
 
 
+States = dict[str, tuple[FullState, datetime]]
+
+
+def _states(con: duckdb.DuckDBPyConnection, version: str) -> States:
+    """The cluster state of the titles registered as ``batch_titles``."""
+    return {
+        t: (FullState(n, unclustered, added), full_at)
+        for t, n, unclustered, added, full_at in con.execute(
+            read_sql("score/cluster_state.sql"), {"version": version}
+        ).fetchall()
+    }
+
+
+def plan_batches(
+    counts: Sequence[tuple[str, int]], max_titles: int, max_reviews: int
+) -> list[list[str]]:
+    """Consecutive titles grouped so that a batch holds at most ``max_titles`` titles and
+    ``max_reviews`` embedded reviews (a larger title is a batch of its own). Pure."""
+    batches: list[list[str]] = []
+    current: list[str] = []
+    reviews = 0
+    for title_id, n in counts:
+        if current and (len(current) >= max_titles or reviews + n > max_reviews):
+            batches.append(current)
+            current, reviews = [], 0
+        current.append(title_id)
+        reviews += n
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _split_titles(table: pa.Table) -> dict[str, TitleRows]:
+    """A read batch's rows (ordered by title, then key) as one :class:`TitleRows` per title."""
+    ids = table.column("title_id").to_numpy(zero_copy_only=False)
+    if len(ids) == 0:
+        return {}
+    keys = table.column("review_key").to_pylist()
+    vectors = binary_to_float32(table.column("vector"))
+    prior_col = table.column("prior_cluster")
+    is_new = prior_col.is_null().to_numpy(zero_copy_only=False)
+    prior = prior_col.fill_null(UNCLUSTERED).to_numpy().astype(np.int32)
+    bounds = [0, *(np.flatnonzero(ids[1:] != ids[:-1]) + 1).tolist(), len(ids)]
+    return {
+        ids[a]: TitleRows(keys[a:b], vectors[a:b], prior[a:b], np.flatnonzero(is_new[a:b]))
+        for a, b in pairwise(bounds)
+    }
+
+
 def title_batches(
+    con: duckdb.DuckDBPyConnection,
+    titles: Sequence[str],
+    version: str,
+    max_titles: int,
+    max_reviews: int,
+) -> Iterator[tuple[list[tuple[str, TitleRows]], States]]:
+    """``([(title_id, rows)], {title_id: (state, full_at)})`` per read batch (see
+    :func:`plan_batches`), one query each. Titles without embedded reviews come with no rows
+    (their clusters are cleared)."""
+    con.register("batch_titles", pl.DataFrame({"title_id": list(titles)}).to_arrow())
+    try:
+        found = con.execute(read_sql("score/titles_embedded_counts.sql"), {"version": version})
+        n = dict(found.fetchall())
+    finally:
+        con.unregister("batch_titles")
+    plan = plan_batches([(t, n.get(t, 0)) for t in titles], max_titles, max_reviews)
+    for chunk in plan:
+        con.register("batch_titles", pl.DataFrame({"title_id": chunk}).to_arrow())
+        try:
+            table = con.sql(
+                read_sql("score/titles_embeddings.sql"), params={"version": version}
+            ).to_arrow_table()
+            by_title = _split_titles(table)
+            states = _states(con, version)
+        finally:
+            con.unregister("batch_titles")
+        yield [(title_id, by_title.get(title_id, NO_ROWS)) for title_id in chunk], states
+
+
+def title_batches_reference(
     con: duckdb.DuckDBPyConnection, titles: list[str], version: str, batch: int
-) -> Iterator[tuple[list[tuple[str, Rows]], dict[str, tuple[FullState, datetime]]]]:
-    """``([(title_id, rows)], {title_id: (state, full_at)})`` for ``batch`` titles at a time,
-    one query each. Titles without embedded reviews come with no rows (their clusters are
-    cleared)."""
+) -> Iterator[tuple[list[tuple[str, TitleRows]], States]]:
+    """The read of the reference path: ``batch`` titles per query, fetched as Python tuples
+    (how the score stage read before issue 20)."""
     for start in range(0, len(titles), batch):
         chunk = titles[start : start + batch]
         con.register("batch_titles", pl.DataFrame({"title_id": chunk}).to_arrow())
         try:
-            found = con.execute(read_sql("score/titles_embeddings.sql"), {"version": version})
+            sql = read_sql("score/titles_embeddings_reference.sql")
+            found = con.execute(sql, {"version": version})
             by_title: dict[str, Rows] = {}
             for title_id, *row in found.fetchall():
                 by_title.setdefault(title_id, []).append(tuple(row))
-            states = {
-                t: (FullState(n, unclustered, added), full_at)
-                for t, n, unclustered, added, full_at in con.execute(
-                    read_sql("score/cluster_state.sql"), {"version": version}
-                ).fetchall()
-            }
+            states = _states(con, version)
         finally:
             con.unregister("batch_titles")
-        yield [(title_id, by_title.get(title_id, [])) for title_id in chunk], states
+        yield [(t, TitleRows.from_tuples(by_title.get(t, []))) for t in chunk], states
 
 
-def _full(title_id: str, rows: Rows, emb: np.ndarray, cfg: ScoringConfig) -> TitleClusters:
-    res = cluster_embeddings(emb, cfg.cluster_threshold, cfg.min_cluster_size)
+def _full(
+    title_id: str, rows: TitleRows, cfg: ScoringConfig, method: ClusterFn = cluster_embeddings
+) -> TitleClusters:
+    res = method(rows.vectors, cfg.cluster_threshold, cfg.min_cluster_size)
     unclustered = float(np.mean(res.labels == UNCLUSTERED)) if len(rows) else 0.0
-    state = FullState(len(rows), unclustered, 0) if rows else None
-    return TitleClusters(title_id, [r[0] for r in rows], res, True, state)
+    state = FullState(len(rows), unclustered, 0) if len(rows) else None
+    return TitleClusters(title_id, rows.keys, res, True, state)
 
 
 def update_title(
     title_id: str,
-    rows: Rows,
+    rows: TitleRows,
     prior: tuple[FullState, datetime] | None,
     cfg: ScoringConfig,
     stats: ReclusterStats,
@@ -136,37 +270,36 @@ def update_title(
     """Pure: the title's clusters after its changes: new reviews assigned, or, when the rules
     say so, the whole title clustered from scratch."""
     rules = RefreshRules(cfg.recluster_new_share, cfg.recluster_unclustered_growth)
-    emb = _embeddings(rows)
-    prior_labels = np.array([UNCLUSTERED if r[2] is None else r[2] for r in rows], dtype=np.int32)
-    new = np.array([i for i, r in enumerate(rows) if r[2] is None], dtype=np.int64)
     state = prior[0] if prior else None
-    why = needs_full(state, len(new), rules) if rows else "no embedded reviews"
+    why = needs_full(state, len(rows.new), rules) if len(rows) else "no embedded reviews"
     if why is None and state is not None and prior is not None:
         t = time.perf_counter()
-        res = assign(emb, prior_labels, new, cfg.cluster_threshold)
+        res = assign(rows.vectors, rows.prior, rows.new, cfg.cluster_threshold)
         stats.assign_s += time.perf_counter() - t
         if not drifted(state, res.labels, rules):
             stats.assigned_titles += 1
-            kept = FullState(state.n_reviews, state.unclustered_share, state.n_added + len(new))
-            return TitleClusters(title_id, [r[0] for r in rows], res, False, kept, prior[1])
+            kept = FullState(
+                state.n_reviews, state.unclustered_share, state.n_added + len(rows.new)
+            )
+            return TitleClusters(title_id, rows.keys, res, False, kept, prior[1])
         why = f"unclustered share grew by more than {rules.unclustered_growth:.0%}"
     stats.why_full[why] = stats.why_full.get(why, 0) + 1
     t = time.perf_counter()
-    out = _full(title_id, rows, emb, cfg)
+    out = _full(title_id, rows, cfg)
     stats.full_s += time.perf_counter() - t
     stats.full_titles += 1
     return out
 
 
 def cluster_titles_reference(
-    con: duckdb.DuckDBPyConnection, batch: Sequence[tuple[str, Rows]], cfg: ScoringConfig
+    con: duckdb.DuckDBPyConnection, batch: Sequence[tuple[str, TitleRows]], cfg: ScoringConfig
 ) -> list[TitleClusters]:
     """The reference: every title clustered from scratch, keywords from the member texts
     analysed by kiwipiepy (one call for the whole batch). What the score stage did before
     terms were stored and clusters kept incrementally."""
-    results = [_full(t, rows, _embeddings(rows), cfg) for t, rows in batch]
+    results = [_full(t, rows, cfg, cluster_embeddings_reference) for t, rows in batch]
     clustered = [[i for i, lab in enumerate(r.result.labels) if lab >= 0] for r in results]
-    keys = [batch[b][1][i][0] for b, idx in enumerate(clustered) for i in idx]
+    keys = [batch[b][1].keys[i] for b, idx in enumerate(clustered) for i in idx]
     con.register("batch_keys", pl.DataFrame({"review_key": keys}, schema={"review_key": pl.Utf8}))
     try:
         texts = dict(con.execute(read_sql("score/review_texts.sql")).fetchall())
@@ -323,7 +456,12 @@ def recluster(
     was done before; bench/nightly.py's baseline)."""
     stats = ReclusterStats(titles=len(titles))
     t = time.perf_counter()
-    for batch, states in title_batches(con, titles, version, cfg.cluster_read_titles):
+    batches = (
+        title_batches_reference(con, titles, version, REFERENCE_READ_TITLES)
+        if reference
+        else title_batches(con, titles, version, cfg.cluster_read_titles, cfg.cluster_read_reviews)
+    )
+    for batch, states in batches:
         if reference:
             t_ref = time.perf_counter()
             done = cluster_titles_reference(con, batch, cfg)

@@ -1,12 +1,18 @@
 -- The embedded reviews (current similarity version) of a batch of titles (registered as
 -- `batch_titles`), grouped by title, in a stable order, with the cluster each was in when the
--- title was last clustered (NULL: new since, or edited). One query per batch: one query per
--- title joined the whole embeddings table each time (41 ms a title at 494k reviews).
+-- title was last clustered (NULL: new since, or edited). One query per read batch.
+-- The batch's reviews are found first (a materialized CTE): joined as one query, DuckDB joined
+-- all reviews with all embeddings before filtering by title, a cost that grew with the whole
+-- table on every batch; this way the embeddings scan is filtered by the batch's keys.
+WITH batch_reviews AS MATERIALIZED (
+    SELECT r.title_id, r.review_key
+    FROM reviews r
+    JOIN batch_titles b USING (title_id)
+)
 SELECT r.title_id, r.review_key, e.vector, m.cluster_id AS prior_cluster
-FROM reviews r
+FROM batch_reviews r
 JOIN embeddings e ON e.review_key = r.review_key AND e.similarity_version = $version
 LEFT JOIN cluster_members m
     ON m.review_key = r.review_key AND m.similarity_version = $version
    AND m.title_id = r.title_id
-WHERE r.title_id IN (SELECT title_id FROM batch_titles)
 ORDER BY r.title_id, r.review_key

@@ -95,9 +95,10 @@ def test_rules_send_a_title_back_to_full_clustering() -> None:
     assert drifted(state, np.array([0] * 59 + [UNCLUSTERED] * 41), RULES)
 
 
-def _rows(emb: np.ndarray, labels: list[int | None]) -> recluster.Rows:
+def _rows(emb: np.ndarray, labels: list[int | None]) -> recluster.TitleRows:
     blobs = [v.astype(np.float16).tobytes() for v in emb]
-    return [(f"k{i}", b, lab) for i, (b, lab) in enumerate(zip(blobs, labels, strict=True))]
+    tuples = [(f"k{i}", b, lab) for i, (b, lab) in enumerate(zip(blobs, labels, strict=True))]
+    return recluster.TitleRows.from_tuples(tuples)
 
 
 def test_update_title_assigns_or_reclusters_by_the_rules() -> None:
@@ -206,3 +207,26 @@ def test_a_review_added_to_a_big_title_is_assigned_not_reclustered(scored) -> No
         scored, "SELECT full_reviews, added_since_full FROM cluster_state WHERE title_id = 't0'"
     )
     assert state == [(20, 1)]
+
+
+@pytest.mark.parametrize(("threshold", "min_size", "chunk"), [(0.85, 2, 2048), (0.8, 3, 7)])
+def test_full_clustering_is_the_pre_issue_method(
+    threshold: float, min_size: int, chunk: int
+) -> None:
+    """The CSR neighbours give exactly the clusters the per-review neighbour lists gave."""
+    from models.scoring.clustering_reference import cluster_embeddings_reference
+
+    for seed in range(3):
+        emb = structured(300, seed)
+        new = cluster_embeddings(emb, threshold, min_size, chunk)
+        old = cluster_embeddings_reference(emb, threshold, min_size, chunk)
+        np.testing.assert_array_equal(new.labels, old.labels)
+        assert new.sizes == old.sizes and new.representatives == old.representatives
+        assert len(new.sizes) > 1
+    # clusters of exactly min_size (pairs of near-copies, the last founders to count)
+    pairs = np.repeat(np.eye(8, 16), 2, axis=0) + 0.01 * structured(16, 9, dim=16)
+    new = cluster_embeddings(pairs, threshold, 2, chunk)
+    assert new.sizes == (2,) * 8
+    np.testing.assert_array_equal(
+        new.labels, cluster_embeddings_reference(pairs, threshold, 2, chunk).labels
+    )
