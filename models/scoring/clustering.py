@@ -62,9 +62,8 @@ def cluster_embeddings(
     """Cluster L2-normalisable ``embeddings`` (n × d); clusters smaller than ``min_size`` are
     left unclustered."""
     n = len(embeddings)
-    labels = np.full(n, UNCLUSTERED, dtype=np.int32)
     if n == 0:
-        return Clusters(labels, (), ())
+        return Clusters(np.full(0, UNCLUSTERED, dtype=np.int32), (), ())
     emb = normalize_rows(embeddings)
     indptr, indices = neighbours(emb, threshold, chunk)
     # Founders by neighbour count, ties by index: deterministic (a stable sort).
@@ -82,7 +81,14 @@ def cluster_embeddings(
             continue
         assigned[members] = True
         groups.append(members)
-    groups.sort(key=lambda g: (-len(g), int(g.min())))
+    return from_groups(emb, groups)
+
+
+def from_groups(emb: np.ndarray, groups: list[np.ndarray]) -> Clusters:
+    """Clusters from the founders' member groups of unit rows ``emb``: ids by size, largest
+    first (ties: the lowest member first), each with its most central member."""
+    labels = np.full(len(emb), UNCLUSTERED, dtype=np.int32)
+    groups = sorted(groups, key=lambda g: (-len(g), int(g.min())))
     reps = []
     for cid, members in enumerate(groups):
         labels[members] = cid

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.scoring.clustering import UNCLUSTERED, Clusters, normalize_rows, representative
+from models.scoring.clustering import UNCLUSTERED, Clusters, from_groups, normalize_rows
 
 
 def neighbour_lists(emb: np.ndarray, threshold: float, chunk: int = 2048) -> list[np.ndarray]:
@@ -24,12 +24,10 @@ def neighbour_lists(emb: np.ndarray, threshold: float, chunk: int = 2048) -> lis
 def cluster_embeddings_reference(
     embeddings: np.ndarray, threshold: float, min_size: int = 2, chunk: int = 2048
 ) -> Clusters:
-    """Cluster L2-normalisable ``embeddings`` (n × d); clusters smaller than ``min_size`` are
-    left unclustered."""
+    """``clustering.cluster_embeddings`` as it was: the same clusters, the old cost."""
     n = len(embeddings)
-    labels = np.full(n, UNCLUSTERED, dtype=np.int32)
     if n == 0:
-        return Clusters(labels, (), ())
+        return Clusters(np.full(0, UNCLUSTERED, dtype=np.int32), (), ())
     emb = normalize_rows(embeddings)
     neigh = neighbour_lists(emb, threshold, chunk)
     # Founders by neighbour count, ties by index: deterministic.
@@ -44,9 +42,4 @@ def cluster_embeddings_reference(
             continue
         assigned[members] = True
         groups.append(members)
-    groups.sort(key=lambda g: (-len(g), int(g.min())))
-    reps = []
-    for cid, members in enumerate(groups):
-        labels[members] = cid
-        reps.append(representative(emb, members))
-    return Clusters(labels, tuple(len(g) for g in groups), tuple(reps))
+    return from_groups(emb, groups)
