@@ -81,6 +81,9 @@ TRAIN_FILES = --data sentiment=$(DATA)/nsmc/ratings_train.txt.gz \
   --data emotion=$(DATA)/kote/val.tsv \
   --data similarity=$(DATA)/klue-sts/klue-sts-v1.1_train.no-annotations.json.gz
 TRAIN_DATA = $(TRAIN_FILES) --repeat emotion=6 --repeat similarity=2
+# The emotion refit that ends each stage (models/training/refit.py): the newest trained version.
+REFIT_EMOTION = OMP_NUM_THREADS=$(TRAIN_THREADS) $(BIN)/kreview models refit-head latest \
+  --data emotion=$(DATA)/kote/val.tsv
 TRAIN_SHAPE = --batch-size 32 --lora-r 16 --lora-alpha 32 --lora-first-layer 4 --max-length 64 \
   --checkpoint-every 200 --patience 10 --resume --no-promote
 
@@ -107,8 +110,7 @@ train-defaults-polish: setup
 	# a linear head refitted on the finished encoder's pooled vectors fixes that in minutes.
 	# The refitted version (not the raw run, whose emotions lose to the current default's)
 	# goes through the promotion gate.
-	OMP_NUM_THREADS=$(TRAIN_THREADS) $(BIN)/kreview models refit-head latest \
-	  --data emotion=$(DATA)/kote/val.tsv
+	$(REFIT_EMOTION)
 	$(MAKE) train-defaults-rating RATING_FROM=latest-refit
 
 # Issue 22: the rating head and sentiment from the pool of 494k rated reviews (models/pool.py:
@@ -124,8 +126,7 @@ train-defaults-rating: setup
 	OMP_NUM_THREADS=$(TRAIN_THREADS) $(BIN)/kreview train joint $(TRAIN_DATA) $(POOL_DATA) \
 	  $(TRAIN_SHAPE) --init-from $(RATING_FROM) --epochs 1 --max-steps 9000 --lr 2e-4 \
 	  --head-lr 1e-3 --warmup 0.03 --eval-every 1500
-	OMP_NUM_THREADS=$(TRAIN_THREADS) $(BIN)/kreview models refit-head latest \
-	  --data emotion=$(DATA)/kote/val.tsv
+	$(REFIT_EMOTION)
 	$(MAKE) train-defaults-rating-sts STS_FROM=latest-refit
 
 # Stages 2 and 3 of the stars recipe (not shipped yet, docs/MODELS.md): the first stars stage
@@ -134,19 +135,16 @@ train-defaults-rating: setup
 # 0.816; stage 3 takes it to x32 with a fresh batch order. Each ends with the emotion refit.
 STS_FROM ?= latest-refit
 STS_DATA = $(TRAIN_FILES) $(POOL_DATA) --repeat emotion=6
+# $(call STS_STAGE,similarity repeats,steps,order offset)
+STS_STAGE = OMP_NUM_THREADS=$(TRAIN_THREADS) $(BIN)/kreview train joint $(STS_DATA) \
+  --repeat similarity=$(1) --repeat sentiment=2 $(TRAIN_SHAPE) --init-from $(STS_FROM) \
+  --epochs 1 --max-steps $(2) --lr 1e-4 --head-lr 5e-4 --warmup 0.03 --eval-every 1500 \
+  --order-offset $(3)
 train-defaults-rating-sts: setup
-	OMP_NUM_THREADS=$(TRAIN_THREADS) $(BIN)/kreview train joint $(STS_DATA) \
-	  --repeat similarity=16 --repeat sentiment=2 $(TRAIN_SHAPE) --init-from $(STS_FROM) \
-	  --epochs 1 --max-steps 4500 --lr 1e-4 --head-lr 5e-4 --warmup 0.03 --eval-every 1500 \
-	  --order-offset 1
-	OMP_NUM_THREADS=$(TRAIN_THREADS) $(BIN)/kreview models refit-head latest \
-	  --data emotion=$(DATA)/kote/val.tsv
+	$(call STS_STAGE,16,4500,1)
+	$(REFIT_EMOTION)
 	$(MAKE) train-defaults-rating-sts3 STS_FROM=latest-refit
 
 train-defaults-rating-sts3: setup
-	OMP_NUM_THREADS=$(TRAIN_THREADS) $(BIN)/kreview train joint $(STS_DATA) \
-	  --repeat similarity=32 --repeat sentiment=2 $(TRAIN_SHAPE) --init-from $(STS_FROM) \
-	  --epochs 1 --max-steps 6000 --lr 1e-4 --head-lr 5e-4 --warmup 0.03 --eval-every 1500 \
-	  --order-offset 2
-	OMP_NUM_THREADS=$(TRAIN_THREADS) $(BIN)/kreview models refit-head latest \
-	  --data emotion=$(DATA)/kote/val.tsv
+	$(call STS_STAGE,32,6000,2)
+	$(REFIT_EMOTION)
