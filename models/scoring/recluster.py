@@ -90,11 +90,9 @@ class TitleRows:
     @staticmethod
     def from_tuples(rows: Rows) -> TitleRows:
         """From the reference read's ``(review_key, blob, prior cluster)`` tuples."""
-        vectors = (
-            blobs_to_float32([r[1] for r in rows], len(rows[0][1]) // 2)
-            if rows
-            else np.zeros((0, 1), np.float32)
-        )
+        if not rows:
+            return NO_ROWS
+        vectors = blobs_to_float32([r[1] for r in rows], len(rows[0][1]) // 2)
         prior = [UNCLUSTERED if r[2] is None else r[2] for r in rows]
         new = [i for i, r in enumerate(rows) if r[2] is None]
         return TitleRows(
