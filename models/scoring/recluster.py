@@ -9,8 +9,9 @@ per review (sql/score/cluster_keywords.sql): no text is analysed here.
 Titles are read in batches of at most ``scoring.cluster_read_titles`` titles and
 ``scoring.cluster_read_reviews`` embedded reviews (one query a batch, each scans the embeddings
 table once: a query per title scanned it per title; the review bound keeps memory flat however
-the titles are sized), as Arrow columns turned into one float32 matrix without a Python object
-per review. Each read batch is written in one transaction: its titles' old clusters, members
+the titles are sized), as Arrow columns: the vectors stay the float16 buffer DuckDB returned
+(no Python object per review) and each title's are turned into float32 when it is clustered.
+Each read batch is written in one transaction: its titles' old clusters, members
 and state deleted, the new ones inserted. A kill inside a batch leaves that batch's titles
 stale, and the rerun redoes them.
 
@@ -32,6 +33,7 @@ import duckdb
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from core.sqlfiles import read_sql, run_script
 from models.config import ScoringConfig
@@ -49,16 +51,19 @@ Rows = list[tuple[Any, ...]]  # (review_key, float16 vector blob, prior cluster 
 
 
 def blobs_to_float32(blobs: Sequence[bytes], dim: int) -> np.ndarray:
-    return (
-        np.frombuffer(b"".join(blobs), dtype=np.float16).reshape(len(blobs), dim).astype(np.float32)
-    )
+    return blobs_to_float16(blobs, dim).astype(np.float32)
 
 
-def binary_to_float32(column: pa.ChunkedArray) -> np.ndarray:
-    """An Arrow column of equal-length float16 blobs as one (rows, dim) float32 matrix, read
-    from the column's data buffers (no Python bytes object per row)."""
+def blobs_to_float16(blobs: Sequence[bytes], dim: int) -> np.ndarray:
+    return np.frombuffer(b"".join(blobs), dtype=np.float16).reshape(len(blobs), dim)
+
+
+def binary_to_float16(column: pa.ChunkedArray) -> np.ndarray:
+    """An Arrow column of equal-length float16 blobs as one (rows, dim) float16 matrix, read
+    from the column's data buffers (no Python bytes object per row; a view when the column
+    is one chunk)."""
     if len(column) == 0:
-        return np.zeros((0, 1), np.float32)
+        return np.zeros((0, 1), np.float16)
     parts = []
     for chunk in column.chunks:
         if len(chunk) == 0:
@@ -72,7 +77,7 @@ def binary_to_float32(column: pa.ChunkedArray) -> np.ndarray:
             raise ValueError("embedding blobs of different lengths in one read")
         data = np.frombuffer(chunk.buffers()[2], dtype=np.uint8)[ends[0] : ends[-1]]
         parts.append(data.view(np.float16).reshape(len(chunk), width // 2))
-    return np.concatenate(parts).astype(np.float32)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 @dataclass(frozen=True)
@@ -80,19 +85,26 @@ class TitleRows:
     """One title's embedded reviews, in key order."""
 
     keys: list[str]
-    vectors: np.ndarray  # (reviews, dim) float32
+    half: np.ndarray  # (reviews, dim) float16, as stored (a view into the read batch)
     prior: np.ndarray  # int32: the cluster each review was in, UNCLUSTERED where none
     new: np.ndarray  # int64 indices of the reviews with no membership on record (new, edited)
 
     def __len__(self) -> int:
         return len(self.keys)
 
+    @property
+    def vectors(self) -> np.ndarray:
+        """(reviews, dim) float32, converted when the title is clustered: one title's worth
+        at a time, so the conversion reuses memory instead of faulting in a fresh matrix the
+        size of the whole read batch (the most of a batch's read time on a cold VM)."""
+        return self.half.astype(np.float32)
+
     @staticmethod
     def from_tuples(rows: Rows) -> TitleRows:
         """From the reference read's ``(review_key, blob, prior cluster)`` tuples."""
         if not rows:
             return NO_ROWS
-        vectors = blobs_to_float32([r[1] for r in rows], len(rows[0][1]) // 2)
+        vectors = blobs_to_float16([r[1] for r in rows], len(rows[0][1]) // 2)
         prior = [UNCLUSTERED if r[2] is None else r[2] for r in rows]
         new = [i for i, r in enumerate(rows) if r[2] is None]
         return TitleRows(
@@ -103,7 +115,7 @@ class TitleRows:
         )
 
 
-NO_ROWS = TitleRows([], np.zeros((0, 1), np.float32), np.zeros(0, np.int32), np.zeros(0, np.int64))
+NO_ROWS = TitleRows([], np.zeros((0, 1), np.float16), np.zeros(0, np.int32), np.zeros(0, np.int64))
 
 
 @dataclass(frozen=True)
@@ -184,17 +196,20 @@ def plan_batches(
 
 def _split_titles(table: pa.Table) -> dict[str, TitleRows]:
     """A read batch's rows (ordered by title, then key) as one :class:`TitleRows` per title."""
-    ids = table.column("title_id").to_numpy(zero_copy_only=False)
-    if len(ids) == 0:
+    n = table.num_rows
+    if n == 0:
         return {}
+    ids = table.column("title_id").combine_chunks()
+    # where the title changes, compared in Arrow (a NumPy string array goes through pandas)
+    changed = pc.not_equal(ids.slice(1), ids.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+    bounds = [0, *(np.flatnonzero(changed) + 1).tolist(), n]
     keys = table.column("review_key").to_pylist()
-    vectors = binary_to_float32(table.column("vector"))
+    half = binary_to_float16(table.column("vector"))
     prior_col = table.column("prior_cluster")
     is_new = prior_col.is_null().to_numpy(zero_copy_only=False)
     prior = prior_col.fill_null(UNCLUSTERED).to_numpy().astype(np.int32)
-    bounds = [0, *(np.flatnonzero(ids[1:] != ids[:-1]) + 1).tolist(), len(ids)]
     return {
-        ids[a]: TitleRows(keys[a:b], vectors[a:b], prior[a:b], np.flatnonzero(is_new[a:b]))
+        ids[a].as_py(): TitleRows(keys[a:b], half[a:b], prior[a:b], np.flatnonzero(is_new[a:b]))
         for a, b in pairwise(bounds)
     }
 

@@ -53,11 +53,20 @@ def test_check_catches_planted_bad_row(wh) -> None:
             "AND review_key = (SELECT min(review_key) FROM scores)"
         )
         con.execute("UPDATE reviews SET source = 'daum' WHERE review_id = 'r6'")
+        # cluster_members has no primary key (migration 0011): its data test catches a review
+        # that is in two clusters of one version
+        for cluster in (0, 1):
+            con.execute(
+                "INSERT INTO cluster_members SELECT review_key, title_id, 'sim-v1', ? "
+                "FROM reviews WHERE review_key = (SELECT min(review_key) FROM reviews)",
+                [cluster],
+            )
     with open_reader(wh) as con:
         _, failures = run_tests(con)
     names = {(f.test.model, f.test.name) for f in failures}
     assert ("scores", "range(p_positive in [0, 1])") in names
     assert ("reviews", "accepted(source in ['naver', 'watcha'])") in names
+    assert ("cluster_members", "unique(review_key, similarity_version)") in names
     proc = kreview(wh, "check")
     assert proc.returncode == 1
     assert "range(p_positive in [0, 1])" in proc.stdout and "failing rows" in proc.stdout

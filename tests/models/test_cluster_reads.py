@@ -30,11 +30,12 @@ def test_vectors_come_from_the_arrow_buffers_as_the_bytes_give_them() -> None:
     blobs = [v.tobytes() for v in vecs]
     # two chunks, the second a slice (an offset into its buffers)
     column = pa.chunked_array([pa.array(blobs[:3]), pa.array([b"x" * 12, *blobs[3:]])[1:]])
-    got = recluster.binary_to_float32(column)
-    assert got.dtype == np.float32
-    np.testing.assert_array_equal(got, recluster.blobs_to_float32(blobs, 6))
+    got = recluster.binary_to_float16(column)
+    assert got.dtype == np.float16
+    np.testing.assert_array_equal(got, vecs)
+    np.testing.assert_array_equal(recluster.binary_to_float16(column[3:4]), vecs[3:4])
     with pytest.raises(ValueError, match="different lengths"):
-        recluster.binary_to_float32(pa.chunked_array([pa.array([b"ab", b"abcd"])]))
+        recluster.binary_to_float16(pa.chunked_array([pa.array([b"ab", b"abcd"])]))
 
 
 @pytest.mark.parametrize(("max_titles", "max_reviews"), [(1, 1000), (2, 30), (100, 1)])
