@@ -63,6 +63,19 @@ def test_failed_migration_rolls_back(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert [r[0] for r in con.execute("SELECT version FROM schema_version").fetchall()] == [1]
 
 
+def _catalog_before(
+    version: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[duckdb.DuckDBPyConnection, tuple[sqlfiles.Migration, ...]]:
+    """A catalog with the migrations before ``version`` applied, and every migration."""
+    every = sqlfiles.migrations()
+    monkeypatch.setattr(
+        catalog, "migrations", lambda: tuple(m for m in every if m.version < version)
+    )
+    con = duckdb.connect(str(tmp_path / "t.duckdb"))
+    migrate(con)
+    return con, every
+
+
 def test_text_uncompressed_migration_keeps_every_review(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -70,10 +83,7 @@ def test_text_uncompressed_migration_keeps_every_review(
     # same rows are there, in the same column order, and the text is stored uncompressed.
     from tests.etl.warehouse_fixture import insert_review
 
-    every = sqlfiles.migrations()
-    monkeypatch.setattr(catalog, "migrations", lambda: tuple(m for m in every if m.version < 7))
-    con = duckdb.connect(str(tmp_path / "t.duckdb"))
-    migrate(con)
+    con, every = _catalog_before(7, tmp_path, monkeypatch)
     for i in range(300):
         insert_review(
             con, str(i), f"t{i % 7}", "제목", "naver", 8.0, 1, f"리뷰 {i}ㅋㅋㅋ", f"리뷰 {i}ㅋㅋ"
@@ -90,6 +100,30 @@ def test_text_uncompressed_migration_keeps_every_review(
         " WHERE column_name IN ('text_raw', 'text_norm') AND segment_type = 'VARCHAR'"
     ).fetchall()
     assert text_segments == [("Uncompressed",)]
+
+
+def test_cluster_members_rebuild_keeps_every_membership_and_drops_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A catalog made before 0011, with memberships in it: after the rebuild the same rows are
+    # there, in the same column order, and the table has no primary key any more.
+    con, every = _catalog_before(11, tmp_path, monkeypatch)
+    con.execute(
+        "INSERT INTO cluster_members SELECT 'k' || i, 't' || (i % 7), 'sim-v1', (i % 5) - 1 "
+        "FROM range(300) r(i)"
+    )
+    before = con.execute("SELECT * FROM cluster_members ORDER BY ALL").fetchall()
+    columns = con.execute("DESCRIBE cluster_members").fetchall()
+    monkeypatch.setattr(catalog, "migrations", lambda: every)
+    assert [m.version for m in migrate(con)] == [m.version for m in every if m.version >= 11]
+    assert con.execute("SELECT * FROM cluster_members ORDER BY ALL").fetchall() == before
+    assert [c[:2] for c in con.execute("DESCRIBE cluster_members").fetchall()] == [
+        c[:2] for c in columns
+    ]
+    constraints = con.execute(
+        "SELECT constraint_type FROM duckdb_constraints() WHERE table_name = 'cluster_members'"
+    ).fetchall()
+    assert ("PRIMARY KEY",) not in constraints
 
 
 def test_reader_without_catalog_says_so(cfg: AppConfig) -> None:
