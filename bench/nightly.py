@@ -7,8 +7,8 @@ did before issue 20 (``recluster(reference=True)``: every title from scratch, ke
 texts analysed by kiwipiepy), in a child process on the same warehouse: the baseline of the
 full run's clustering and keywords, in the same run and at the same precision.
 
-    .venv/bin/python -m bench.nightly [--limit N] [--new-share 0.01]
-        [--precision auto|fp32|bf16|int8]
+    .venv/bin/python -m bench.nightly [--limit N | --titles N] [--new-share 0.01]
+        [--precision auto|fp32|bf16|int8] [--keep]
 
 The browser is skipped for these figures (the scrape stage does not run): the reviews are
 written to ``raw/`` as a scraper would write them (bench/corpus.py), and each run is a real
@@ -17,7 +17,9 @@ stages after it) against a fresh temporary warehouse with the shipped default mo
 Per-stage times come from the run ledger (``run_stages``), so they are the job's own figures.
 
 The new reviews are a seeded random share of the pool held back from the first run, scraped
-a day later. Scoring dominates on a CPU (the encoder); ``--limit`` runs a smaller corpus.
+a day later. Scoring dominates on a CPU (the encoder); ``--limit`` runs a smaller corpus (the
+pool's first N reviews: many titles, few reviews each), ``--titles`` one made of whole titles (N
+seeded-random titles with all their reviews: per-title costs as in the full pool).
 """
 
 from __future__ import annotations
@@ -153,9 +155,18 @@ def split_new(pool: pl.DataFrame, share: float, seed: int = 7) -> tuple[pl.DataF
     return pool.filter(~mask), pool.filter(mask)
 
 
+def whole_titles(pool: pl.DataFrame, n: int, seed: int = 11) -> pl.DataFrame:
+    """Every review of ``n`` seeded-random titles of ``pool``."""
+    ids = pool["movie_id"].unique().sort()
+    picked = ids.sample(min(n, len(ids)), seed=seed)
+    return pool.filter(pl.col("movie_id").is_in(picked.implode()))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--limit", type=int, default=None, help="reviews of the pool (default all)")
+    size = ap.add_mutually_exclusive_group()
+    size.add_argument("--limit", type=int, default=None, help="first N reviews of the pool")
+    size.add_argument("--titles", type=int, default=None, help="N random titles, all reviews")
     ap.add_argument("--new-share", type=float, default=0.01)
     ap.add_argument("--precision", choices=["auto", "fp32", "bf16", "int8"], default="auto")
     ap.add_argument("--keep", action="store_true", help="keep the temporary warehouse")
@@ -167,6 +178,8 @@ def main() -> None:
     kreview(root, "models", "bootstrap")  # base + shipped default models: not timed
 
     pool = read_pool(args.limit)
+    if args.titles:
+        pool = whole_titles(pool, args.titles)
     first, new = split_new(pool, args.new_share)
     write_raw(to_raw(first, "bench-full"), root / "raw", "bench-full")
     print(

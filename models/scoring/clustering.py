@@ -5,15 +5,27 @@ every review's neighbours are the reviews at cosine >= threshold; the review wit
 neighbours founds a cluster with its still-unassigned neighbours, and so on. It needs no preset
 number of clusters, is deterministic, and works on any title size with memory bounded by the
 chunk size (the similarity matrix is never held whole for large titles).
+
+:func:`cluster_titles` clusters many titles at once with the same result as
+:func:`cluster_embeddings` on each: a nightly run clusters thousands of titles of a few dozen
+reviews, where NumPy's cost per call, not the arithmetic, was most of the time.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 UNCLUSTERED = -1
+# Titles of at most STACK_ROWS reviews are clustered in stacks of titles padded to the same size
+# (a multiple of PAD rows: padding to powers of two made the products up to 4x larger), at most
+# STACK_FLOATS floats of vectors and similarities a stack. Larger titles go one at a time.
+STACK_ROWS = 256
+PAD = 8
+STACK_FLOATS = 1 << 21
+EXACT_CENTRALITY = 2048  # members up to which a representative comes from the (m × m) cosines
 
 
 @dataclass(frozen=True)
@@ -31,11 +43,16 @@ def normalize_rows(emb: np.ndarray) -> np.ndarray:
 
 
 def representative(emb: np.ndarray, members: np.ndarray) -> int:
-    """The most central member: the largest mean cosine to the members (itself included).
-    That mean is the dot product with the mean of the members' unit vectors, so the (m × m)
-    similarity matrix is never formed: O(m·d), not O(m²·d)."""
+    """The most central of ``members`` (rows of unit rows ``emb``): the largest mean cosine to
+    the members, itself included; ties to the first. Up to ``EXACT_CENTRALITY`` members it is
+    computed from their similarity matrix, as before issue 20, to the same floats: which of
+    two members equally central but for rounding wins (either of a pair, always) stays as it
+    was. A larger cluster uses the identity "mean cosine = dot product with the members' mean
+    vector": O(m·d) time and memory instead of O(m²)."""
     sub = emb[members]
-    return int(members[int(np.argmax(sub @ sub.mean(axis=0)))])
+    if len(members) <= EXACT_CENTRALITY:
+        return int(members[int(np.argmax((sub @ sub.T).mean(axis=1)))])
+    return int(members[int(np.argmax(sub @ (sub.sum(axis=0) / len(members))))])
 
 
 def neighbours(
@@ -64,24 +81,88 @@ def cluster_embeddings(
     n = len(embeddings)
     if n == 0:
         return Clusters(np.full(0, UNCLUSTERED, dtype=np.int32), (), ())
+    if n <= STACK_ROWS:  # one code path for small titles, alone or stacked
+        return cluster_titles([embeddings], threshold, min_size, chunk)[0]
     emb = normalize_rows(embeddings)
     indptr, indices = neighbours(emb, threshold, chunk)
-    # Founders by neighbour count, ties by index: deterministic (a stable sort).
-    order = np.argsort(-np.diff(indptr), kind="stable").tolist()
-    assigned = np.zeros(n, dtype=bool)
+    groups = found_groups(np.diff(indptr), lambda i: indices[indptr[i] : indptr[i + 1]], min_size)
+    return from_groups(emb, groups)
+
+
+def found_groups(
+    counts: np.ndarray, neighbours_of: Callable[[int], np.ndarray], min_size: int
+) -> list[np.ndarray]:
+    """The founders' member groups: founders by neighbour count (``counts``, itself included),
+    ties by index (a stable sort); each takes its still-unassigned neighbours
+    (``neighbours_of(i)``, ascending) if they are ``min_size`` or more."""
+    order = np.argsort(-counts, kind="stable").tolist()
+    assigned = np.zeros(len(counts), dtype=bool)
     groups: list[np.ndarray] = []
     for i in order:  # per-founder loop: each step depends on what earlier steps assigned
-        if indptr[i + 1] - indptr[i] < min_size:
+        if counts[i] < min_size:
             break  # founders come by neighbour count: no later one can found a cluster
         if assigned[i]:
             continue
-        neigh = indices[indptr[i] : indptr[i + 1]]
+        neigh = neighbours_of(i)
         members = neigh[~assigned[neigh]]
         if len(members) < min_size:
             continue
         assigned[members] = True
         groups.append(members)
-    return from_groups(emb, groups)
+    return groups
+
+
+def cluster_titles(
+    titles: Sequence[np.ndarray], threshold: float, min_size: int = 2, chunk: int = 2048
+) -> list[Clusters]:
+    """:func:`cluster_embeddings` of each title's ``(n × d)`` embeddings (float16 or float32),
+    with the same clusters (a test holds them equal).
+
+    Titles of up to ``STACK_ROWS`` reviews are zero-padded to a common size and stacked: one
+    normalization, one batched product (each slice the same BLAS call a lone title makes, so
+    the same cosines to the bit) and one neighbour count per stack. Padding rows are zero
+    vectors, at cosine 0 from everything, below any threshold (> 0). A title in which no
+    review has ``min_size`` neighbours, the common case at the default threshold, has no
+    clusters, and costs no founder loop."""
+    out: list[Clusters | None] = [None] * len(titles)
+    by_size: dict[int, list[int]] = {}
+    for i, emb in enumerate(titles):
+        n = len(emb)
+        if n == 0 or n > STACK_ROWS:  # (n > STACK_ROWS never comes back here)
+            out[i] = cluster_embeddings(emb, threshold, min_size, chunk)
+        else:
+            by_size.setdefault(-(-n // PAD) * PAD, []).append(i)
+    for rows, same_size in by_size.items():
+        dim = titles[same_size[0]].shape[1]
+        per_stack = max(1, STACK_FLOATS // (rows * (rows + dim)))
+        for start in range(0, len(same_size), per_stack):
+            part = same_size[start : start + per_stack]
+            stack = np.zeros((len(part), rows, dim), dtype=np.float32)
+            for j, i in enumerate(part):
+                stack[j, : len(titles[i])] = titles[i]
+            stack /= np.maximum(np.linalg.norm(stack, axis=2, keepdims=True), 1e-12)
+            ns = [len(titles[i]) for i in part]
+            for i, res in zip(part, _cluster_stack(stack, ns, threshold, min_size), strict=True):
+                out[i] = res
+    return out  # type: ignore[return-value]  # every slot is filled above
+
+
+def _cluster_stack(
+    stack: np.ndarray, ns: list[int], threshold: float, min_size: int
+) -> list[Clusters]:
+    """The clusters of a stack of zero-padded unit rows ``stack`` (titles × rows × d), title j
+    being its first ``ns[j]`` rows."""
+    hits = np.matmul(stack, stack.transpose(0, 2, 1)) >= threshold
+    counts = hits.sum(axis=2)
+    out = []
+    for j, n in enumerate(ns):
+        if counts[j, :n].max(initial=0) < min_size:  # no review has a neighbour: no cluster
+            out.append(Clusters(np.full(n, UNCLUSTERED, dtype=np.int32), (), ()))
+            continue
+        h = hits[j, :n, :n]
+        groups = found_groups(counts[j, :n], lambda k, h=h: np.flatnonzero(h[k]), min_size)
+        out.append(from_groups(stack[j, :n], groups))
+    return out
 
 
 def from_groups(emb: np.ndarray, groups: list[np.ndarray]) -> Clusters:

@@ -33,11 +33,10 @@ import duckdb
 import numpy as np
 import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from core.sqlfiles import read_sql, run_script
 from models.config import ScoringConfig
-from models.scoring.clustering import UNCLUSTERED, Clusters, cluster_embeddings
+from models.scoring.clustering import UNCLUSTERED, Clusters, cluster_titles
 from models.scoring.clustering_reference import cluster_embeddings_reference
 from models.scoring.incremental import FullState, RefreshRules, assign, drifted, needs_full
 from models.scoring.keywords import ctfidf_keywords, nouns
@@ -46,7 +45,6 @@ from models.scoring.terms import terms_version
 # The reference path reads as the score stage did before issue 20: 256 titles per query.
 REFERENCE_READ_TITLES = 256
 
-ClusterFn = Callable[[np.ndarray, float, int], Clusters]
 Rows = list[tuple[Any, ...]]  # (review_key, float16 vector blob, prior cluster id), key order
 
 
@@ -195,22 +193,22 @@ def plan_batches(
 
 
 def _split_titles(table: pa.Table) -> dict[str, TitleRows]:
-    """A read batch's rows (ordered by title, then key) as one :class:`TitleRows` per title."""
-    n = table.num_rows
-    if n == 0:
+    """A read batch's rows (ordered by title, then key) as one :class:`TitleRows` per title.
+    The title runs and nulls are found with Polars, which the process has loaded anyway
+    (pyarrow.compute's first call cost 0.16 s, once per process, to load its kernels)."""
+    if table.num_rows == 0:
         return {}
-    ids = table.column("title_id").combine_chunks()
-    # where the title changes, compared in Arrow (a NumPy string array goes through pandas)
-    changed = pc.not_equal(ids.slice(1), ids.slice(0, n - 1)).to_numpy(zero_copy_only=False)
-    bounds = [0, *(np.flatnonzero(changed) + 1).tolist(), n]
+    frame = pl.from_arrow(table.select(["title_id", "prior_cluster"]))
+    assert isinstance(frame, pl.DataFrame)
+    runs = frame["title_id"].rle().struct.unnest()
+    bounds = [0, *np.cumsum(runs["len"].to_numpy()).tolist()]
     keys = table.column("review_key").to_pylist()
     half = binary_to_float16(table.column("vector"))
-    prior_col = table.column("prior_cluster")
-    is_new = prior_col.is_null().to_numpy(zero_copy_only=False)
-    prior = prior_col.fill_null(UNCLUSTERED).to_numpy().astype(np.int32)
+    is_new = frame["prior_cluster"].is_null().to_numpy()
+    prior = frame["prior_cluster"].fill_null(UNCLUSTERED).to_numpy().astype(np.int32)
     return {
-        ids[a].as_py(): TitleRows(keys[a:b], half[a:b], prior[a:b], np.flatnonzero(is_new[a:b]))
-        for a, b in pairwise(bounds)
+        title_id: TitleRows(keys[a:b], half[a:b], prior[a:b], np.flatnonzero(is_new[a:b]))
+        for title_id, (a, b) in zip(runs["value"].to_list(), pairwise(bounds), strict=True)
     }
 
 
@@ -234,11 +232,12 @@ def title_batches(
     for chunk in plan:
         con.register("batch_titles", pl.DataFrame({"title_id": chunk}).to_arrow())
         try:
+            states = _states(con, version)
             table = con.sql(
-                read_sql("score/titles_embeddings.sql"), params={"version": version}
+                read_sql("score/titles_embeddings.sql"),
+                params={"version": version, "with_prior": bool(states)},
             ).to_arrow_table()
             by_title = _split_titles(table)
-            states = _states(con, version)
         finally:
             con.unregister("batch_titles")
         yield [(title_id, by_title.get(title_id, NO_ROWS)) for title_id in chunk], states
@@ -264,30 +263,27 @@ def title_batches_reference(
         yield [(t, TitleRows.from_tuples(by_title.get(t, []))) for t in chunk], states
 
 
-def _full(
-    title_id: str, rows: TitleRows, cfg: ScoringConfig, method: ClusterFn = cluster_embeddings
-) -> TitleClusters:
-    res = method(rows.vectors, cfg.cluster_threshold, cfg.min_cluster_size)
+def _from_scratch(title_id: str, rows: TitleRows, res: Clusters) -> TitleClusters:
     unclustered = float(np.mean(res.labels == UNCLUSTERED)) if len(rows) else 0.0
     state = FullState(len(rows), unclustered, 0) if len(rows) else None
     return TitleClusters(title_id, rows.keys, res, True, state)
 
 
-def update_title(
+def _assigned(
     title_id: str,
     rows: TitleRows,
     prior: tuple[FullState, datetime] | None,
-    cfg: ScoringConfig,
+    rules: RefreshRules,
+    threshold: float,
     stats: ReclusterStats,
-) -> TitleClusters:
-    """Pure: the title's clusters after its changes: new reviews assigned, or, when the rules
-    say so, the whole title clustered from scratch."""
-    rules = RefreshRules(cfg.recluster_new_share, cfg.recluster_unclustered_growth)
+) -> TitleClusters | None:
+    """The title with its new reviews assigned to its clusters, or None when the rules say it
+    must be clustered from scratch (the reason counted in ``stats.why_full``)."""
     state = prior[0] if prior else None
     why = needs_full(state, len(rows.new), rules) if len(rows) else "no embedded reviews"
     if why is None and state is not None and prior is not None:
         t = time.perf_counter()
-        res = assign(rows.vectors, rows.prior, rows.new, cfg.cluster_threshold)
+        res = assign(rows.vectors, rows.prior, rows.new, threshold)
         stats.assign_s += time.perf_counter() - t
         if not drifted(state, res.labels, rules):
             stats.assigned_titles += 1
@@ -297,11 +293,44 @@ def update_title(
             return TitleClusters(title_id, rows.keys, res, False, kept, prior[1])
         why = f"unclustered share grew by more than {rules.unclustered_growth:.0%}"
     stats.why_full[why] = stats.why_full.get(why, 0) + 1
+    return None
+
+
+def update_titles(
+    batch: Sequence[tuple[str, TitleRows]],
+    states: States,
+    cfg: ScoringConfig,
+    stats: ReclusterStats,
+) -> list[TitleClusters]:
+    """Pure: each title's clusters after its changes: new reviews assigned, or, when the rules
+    say so, the title clustered from scratch; those titles are clustered together
+    (:func:`~models.scoring.clustering.cluster_titles`)."""
+    rules = RefreshRules(cfg.recluster_new_share, cfg.recluster_unclustered_growth)
+    out = [
+        _assigned(title_id, rows, states.get(title_id), rules, cfg.cluster_threshold, stats)
+        for title_id, rows in batch
+    ]
+    full = [i for i, done in enumerate(out) if done is None]
     t = time.perf_counter()
-    out = _full(title_id, rows, cfg)
+    clustered = cluster_titles(
+        [batch[i][1].half for i in full], cfg.cluster_threshold, cfg.min_cluster_size
+    )
+    for i, res in zip(full, clustered, strict=True):
+        out[i] = _from_scratch(*batch[i], res)
     stats.full_s += time.perf_counter() - t
-    stats.full_titles += 1
-    return out
+    stats.full_titles += len(full)
+    return out  # type: ignore[return-value]  # every None was replaced
+
+
+def update_title(
+    title_id: str,
+    rows: TitleRows,
+    prior: tuple[FullState, datetime] | None,
+    cfg: ScoringConfig,
+    stats: ReclusterStats,
+) -> TitleClusters:
+    """:func:`update_titles` of one title."""
+    return update_titles([(title_id, rows)], {title_id: prior} if prior else {}, cfg, stats)[0]
 
 
 def cluster_titles_reference(
@@ -310,7 +339,14 @@ def cluster_titles_reference(
     """The reference: every title clustered from scratch, keywords from the member texts
     analysed by kiwipiepy (one call for the whole batch). What the score stage did before
     terms were stored and clusters kept incrementally."""
-    results = [_full(t, rows, cfg, cluster_embeddings_reference) for t, rows in batch]
+    results = [
+        _from_scratch(
+            t,
+            rows,
+            cluster_embeddings_reference(rows.vectors, cfg.cluster_threshold, cfg.min_cluster_size),
+        )
+        for t, rows in batch
+    ]
     clustered = [[i for i, lab in enumerate(r.result.labels) if lab >= 0] for r in results]
     keys = [batch[b][1].keys[i] for b, idx in enumerate(clustered) for i in idx]
     con.register("batch_keys", pl.DataFrame({"review_key": keys}, schema={"review_key": pl.Utf8}))
@@ -481,7 +517,7 @@ def recluster(
             stats.full_s += time.perf_counter() - t_ref
             stats.full_titles += len(done)
         else:
-            done = [update_title(t, rows, states.get(t), cfg, stats) for t, rows in batch]
+            done = update_titles(batch, states, cfg, stats)
         stats.clusters += write_clusters(con, done, version, run_id, cfg.cluster_keywords, stats)
         advance(len(done))
     total = time.perf_counter() - t

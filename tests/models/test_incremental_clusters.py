@@ -230,3 +230,32 @@ def test_full_clustering_is_the_pre_issue_method(
     np.testing.assert_array_equal(
         new.labels, cluster_embeddings_reference(pairs, threshold, 2, chunk).labels
     )
+
+
+def test_titles_clustered_together_get_what_each_gets_alone_and_the_pre_issue_method() -> None:
+    """cluster_titles stacks titles of like size (zero-padded) into one product; each title's
+    clusters, sizes and representatives are exactly those of the pre-issue code on it alone:
+    titles of every size class, a title too large to stack, one with no reviews, one whose
+    reviews are all far apart (no cluster), float16 input as stored."""
+    from models.scoring.clustering import STACK_ROWS, cluster_titles
+    from models.scoring.clustering_reference import cluster_embeddings_reference
+
+    sizes = [1, 2, 5, 7, 8, 9, 17, 34, 34, 60, 98, STACK_ROWS, STACK_ROWS + 44]
+    titles = [structured(n, seed, dim=48).astype(np.float16) for seed, n in enumerate(sizes)]
+    titles += [np.zeros((0, 48), np.float16), np.eye(12, 48, dtype=np.float16)]
+    # pairs of near-copies: every cluster a pair, whose two members are equally central but
+    # for rounding (the representative must be the one the old code picked)
+    titles.append(
+        (np.repeat(np.eye(6, 48), 2, axis=0) + 0.01 * structured(12, 3, 48)).astype(np.float16)
+    )
+    together = cluster_titles(titles, 0.85, 2)
+    assert len(together) == len(titles)
+    for emb, got in zip(titles, together, strict=True):
+        old = cluster_embeddings_reference(emb, 0.85, 2)
+        np.testing.assert_array_equal(got.labels, old.labels)
+        assert got.sizes == old.sizes and got.representatives == old.representatives
+        alone = cluster_embeddings(emb, 0.85, 2)
+        np.testing.assert_array_equal(alone.labels, got.labels)
+        assert alone.representatives == got.representatives
+    assert sum(len(c.sizes) for c in together) > 20
+    assert together[-2].sizes == () and together[-1].sizes == (2,) * 6
