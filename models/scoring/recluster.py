@@ -124,7 +124,9 @@ class TitleClusters:
     full: bool  # clustered from scratch (else: new reviews assigned)
     state: FullState | None  # the state to store (None: the title has no embedded reviews)
     full_at: datetime | None = None  # when its last full clustering ran (None: now)
-    keywords: dict[int, list[str]] = field(default_factory=dict)  # reference path only
+    # the reference's own keywords; None: computed from the stored terms once every batch is
+    # written (fill_keywords), stored as NULL ("pending") until then
+    keywords: dict[int, list[str]] | None = None
 
 
 @dataclass
@@ -383,25 +385,54 @@ def _members(done: Sequence[TitleClusters], version: str) -> pl.DataFrame:
     )
 
 
-def stored_keywords(con: duckdb.DuckDBPyConnection, top_k: int) -> dict[tuple[str, int], list[str]]:
-    """Keywords of every cluster of the members registered as ``new_members``, from the
-    stored terms (c-TF-IDF in SQL)."""
-    found = con.execute(
+def stored_keywords(
+    con: duckdb.DuckDBPyConnection, version: str, top_k: int
+) -> list[tuple[str, int, list[str]]]:
+    """``(title_id, cluster_id, keywords)`` of every cluster whose keywords are pending, from
+    the stored terms (c-TF-IDF in SQL)."""
+    return con.execute(
         read_sql("score/cluster_keywords.sql"),
-        {"terms_version": terms_version(), "top_k": top_k},
+        {"version": version, "terms_version": terms_version(), "top_k": top_k},
     ).fetchall()
-    return {(t, int(c)): list(kw) for t, c, kw in found}
+
+
+def fill_keywords(con: duckdb.DuckDBPyConnection, version: str, top_k: int) -> int:
+    """Keywords for every cluster whose keywords are pending (written by this run's batches,
+    or by a run killed before it got here), in one transaction. One query for all of them: a
+    query per batch scanned the terms of every review once per batch. Returns the clusters
+    given keywords."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        found = stored_keywords(con, version, top_k)
+        con.register(
+            "new_keywords",
+            pl.DataFrame(
+                found,
+                schema={"title_id": pl.Utf8, "cluster_id": pl.Int32, "keywords": pl.List(pl.Utf8)},
+                orient="row",
+            ).to_arrow(),
+        )
+        run_script(con, "score/fill_keywords.sql", {"version": version})
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("new_keywords")
+    return len(found)
 
 
 def _clusters(
-    done: Sequence[TitleClusters],
-    keywords: dict[tuple[str, int], list[str]],
-    version: str,
-    run_id: str,
-    now: datetime,
+    done: Sequence[TitleClusters], version: str, run_id: str, now: datetime
 ) -> pl.DataFrame:
     rows = [
-        (t.title_id, cid, size, t.keys[rep], keywords.get((t.title_id, cid), []))
+        (
+            t.title_id,
+            cid,
+            size,
+            t.keys[rep],
+            None if t.keywords is None else t.keywords.get(cid, []),
+        )
         for t in done
         for cid, (size, rep) in enumerate(
             zip(t.result.sizes, t.result.representatives, strict=True)
@@ -451,32 +482,19 @@ def _state(done: Sequence[TitleClusters], version: str, run_id: str, now: dateti
 
 
 def write_clusters(
-    con: duckdb.DuckDBPyConnection,
-    done: Sequence[TitleClusters],
-    version: str,
-    run_id: str,
-    top_k: int,
-    stats: ReclusterStats | None = None,
+    con: duckdb.DuckDBPyConnection, done: Sequence[TitleClusters], version: str, run_id: str
 ) -> int:
-    """Replace the clusters, members and state of ``done``'s titles, in one transaction, with
-    keywords from the stored terms (or the reference's own, when it computed them). Returns
-    the number of clusters stored."""
+    """Replace the clusters, members and state of ``done``'s titles, in one transaction (their
+    keywords pending, or the reference's own). Returns the number of clusters stored."""
     now = datetime.now(UTC)
     members = _members(done, version)
+    clusters = _clusters(done, version, run_id, now)
     con.execute("BEGIN TRANSACTION")
     try:
         con.register(
             "batch_titles", pl.DataFrame({"title_id": [t.title_id for t in done]}).to_arrow()
         )
         con.register("new_members", members.to_arrow())
-        t = time.perf_counter()
-        if any(t.keywords for t in done):
-            keywords = {(t.title_id, c): kw for t in done for c, kw in t.keywords.items()}
-        else:
-            keywords = stored_keywords(con, top_k)
-        if stats:
-            stats.keywords_s += time.perf_counter() - t
-        clusters = _clusters(done, keywords, version, run_id, now)
         con.register("new_clusters", clusters.to_arrow())
         con.register("new_state", _state(done, version, run_id, now).to_arrow())
         run_script(con, "score/replace_clusters.sql", {"version": version})
@@ -500,7 +518,8 @@ def recluster(
     *,
     reference: bool = False,
 ) -> ReclusterStats:
-    """Bring the clusters of ``titles`` up to date, one transaction per read batch.
+    """Bring the clusters of ``titles`` up to date, one transaction per read batch, then the
+    keywords of every cluster left without (:func:`fill_keywords`).
     ``reference``: cluster every title from scratch with keywords from the texts (the way it
     was done before; bench/nightly.py's baseline)."""
     stats = ReclusterStats(titles=len(titles))
@@ -518,8 +537,11 @@ def recluster(
             stats.full_titles += len(done)
         else:
             done = update_titles(batch, states, cfg, stats)
-        stats.clusters += write_clusters(con, done, version, run_id, cfg.cluster_keywords, stats)
+        stats.clusters += write_clusters(con, done, version, run_id)
         advance(len(done))
+    t_kw = time.perf_counter()
+    fill_keywords(con, version, cfg.cluster_keywords)  # a no-op when nothing is pending
+    stats.keywords_s += time.perf_counter() - t_kw
     total = time.perf_counter() - t
     stats.io_s = total - stats.assign_s - stats.full_s - stats.keywords_s
     return stats

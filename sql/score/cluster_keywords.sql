@@ -1,14 +1,23 @@
--- Keywords of the clusters of a batch of titles (their members registered as `new_members`),
--- from the terms stored per review: c-TF-IDF (BERTopic) with each cluster as one document.
+-- Keywords of every cluster whose keywords are pending (NULL: written by a recluster's title
+-- batches, models/scoring/recluster.py, and filled once they are all written), from the terms
+-- stored per review: c-TF-IDF (BERTopic) with each cluster as one document.
 -- Weight of term t in cluster c: tf(t, c) / words(c) * ln(1 + A / f(t)), A the mean words per
 -- cluster of the title, f(t) the count of t over all its clusters; best $top_k first, ties by
 -- term. No text is analysed here: the terms were extracted once, when the review was scored.
-WITH counts AS (
+-- A title's clusters are always written together, so they are pending together.
+WITH pending AS (
+    SELECT m.title_id, m.cluster_id, m.review_key
+    FROM clusters c
+    JOIN cluster_members m
+        ON m.title_id = c.title_id AND m.cluster_id = c.cluster_id
+       AND m.similarity_version = c.similarity_version
+    WHERE c.keywords IS NULL AND c.similarity_version = $version
+),
+counts AS (
     SELECT m.title_id, m.cluster_id, u.term, count(*) AS n
-    FROM new_members m
+    FROM pending m
     JOIN review_terms t ON t.review_key = m.review_key AND t.terms_version = $terms_version,
     unnest(t.terms) AS u(term)
-    WHERE m.cluster_id >= 0
     GROUP BY ALL
 ),
 cluster_words AS (
@@ -22,7 +31,7 @@ mean_words AS (
     SELECT k.title_id, sum(w.words) / any_value(k.n_clusters) AS a
     FROM (
         SELECT title_id, count(DISTINCT cluster_id) AS n_clusters
-        FROM new_members WHERE cluster_id >= 0 GROUP BY ALL
+        FROM pending GROUP BY ALL
     ) k
     JOIN cluster_words w USING (title_id)
     GROUP BY ALL

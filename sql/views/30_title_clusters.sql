@@ -13,7 +13,7 @@ SELECT
     c.size / sum(c.size) OVER (PARTITION BY c.title_id) AS share,
     c.representative_key,
     r.text_raw AS representative_text,
-    c.keywords
+    coalesce(c.keywords, []::VARCHAR[]) AS keywords  -- pending (a killed recluster): none yet
 FROM clusters c
 JOIN cur ON c.similarity_version = cur.version
 JOIN reviews r ON r.review_key = c.representative_key;

@@ -102,6 +102,24 @@ def test_text_uncompressed_migration_keeps_every_review(
     assert text_segments == [("Uncompressed",)]
 
 
+def test_cluster_keywords_may_be_pending_after_0012(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A catalog made before 0012 refuses a cluster without keywords; after it, the clusters
+    # already there are kept and a cluster may be written with its keywords pending (NULL).
+    con, every = _catalog_before(12, tmp_path, monkeypatch)
+    row = "'t{i}', 'sim-v1', {i}, 3, 'k{i}', {kw}, now(), 'run'"
+    kw = "['배우']"
+    con.execute(f"INSERT INTO clusters VALUES ({row.format(i=0, kw=kw)})")
+    with pytest.raises(duckdb.ConstraintException):
+        con.execute(f"INSERT INTO clusters VALUES ({row.format(i=1, kw='NULL')})")
+    monkeypatch.setattr(catalog, "migrations", lambda: every)
+    assert [m.version for m in migrate(con)] == [m.version for m in every if m.version >= 12]
+    con.execute(f"INSERT INTO clusters VALUES ({row.format(i=1, kw='NULL')})")
+    kept = con.execute("SELECT cluster_id, keywords FROM clusters ORDER BY 1").fetchall()
+    assert kept == [(0, ["배우"]), (1, None)]
+
+
 def test_cluster_members_rebuild_keeps_every_membership_and_drops_the_key(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -76,6 +76,8 @@ SCENARIOS: dict[str, list[KillPoint]] = {
         ),
         # two title batches (of one title each, CLUSTER_READ_TITLES) reclustered and committed
         KillPoint("models.scoring.recluster:write_clusters", "return", 2),
+        # every title batch committed with its keywords pending, none filled yet
+        KillPoint("models.scoring.recluster:fill_keywords", "call"),
     ],
     "views": [
         # in the views stage's own transaction: two views replaced, the third not yet
