@@ -3,8 +3,9 @@
 A title that gained reviews keeps its clusters: the new reviews join them
 (models/scoring/incremental.py), and only a title that is new at this model version, or has
 drifted (the rules in :class:`~models.scoring.incremental.RefreshRules`), is clustered from
-scratch (models/scoring/clustering.py). Keywords are computed in SQL from the terms stored
-per review (sql/score/cluster_keywords.sql): no text is analysed here.
+scratch (models/scoring/clustering.py: the titles of a batch are clustered together). Keywords
+are computed in SQL from the terms stored per review (sql/score/cluster_keywords.sql), no text
+analysed here, once for every cluster written, after the last batch (:func:`fill_keywords`).
 
 Titles are read in batches of at most ``scoring.cluster_read_titles`` titles and
 ``scoring.cluster_read_reviews`` embedded reviews (one query a batch, each scans the embeddings
@@ -12,8 +13,9 @@ table once: a query per title scanned it per title; the review bound keeps memor
 the titles are sized), as Arrow columns: the vectors stay the float16 buffer DuckDB returned
 (no Python object per review) and each title's are turned into float32 when it is clustered.
 Each read batch is written in one transaction: its titles' old clusters, members
-and state deleted, the new ones inserted. A kill inside a batch leaves that batch's titles
-stale, and the rerun redoes them.
+and state deleted, the new ones inserted with their keywords pending. A kill inside a batch
+leaves that batch's titles stale, and the rerun redoes them; a kill before the keywords are
+filled leaves them pending, and the next run fills them.
 
 :func:`cluster_titles_reference` is the way every title was clustered before: from scratch,
 with the member texts analysed by kiwipiepy for keywords. It stays as the reference the tests
