@@ -1,6 +1,7 @@
 -- The embedded reviews (current similarity version) of a batch of titles (registered as
--- `batch_titles`), grouped by title, in a stable order, with the cluster each was in when the
--- title was last clustered (NULL: new since, or edited). One query per read batch.
+-- `batch_titles`) with the cluster each was in when the title was last clustered (NULL: new
+-- since, or edited). One query per read batch. Unordered: the caller sorts by title and key
+-- (an ORDER BY here carried every vector through DuckDB's sort; models/scoring/recluster.py).
 -- The batch's reviews are found first (a materialized CTE): joined as one query, DuckDB joined
 -- all reviews with all embeddings before filtering by title, a cost that grew with the whole
 -- table on every batch; this way the embeddings scan is filtered by the batch's keys.
@@ -17,4 +18,3 @@ JOIN embeddings e ON e.review_key = r.review_key AND e.similarity_version = $ver
 LEFT JOIN cluster_members m
     ON m.review_key = r.review_key AND m.similarity_version = $version
    AND m.title_id = r.title_id AND $with_prior
-ORDER BY r.title_id, r.review_key
