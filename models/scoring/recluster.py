@@ -409,24 +409,13 @@ def fill_keywords(con: duckdb.DuckDBPyConnection, version: str, top_k: int) -> i
     or by a run killed before it got here), in one transaction. One query for all of them: a
     query per batch scanned the terms of every review once per batch. Returns the clusters
     given keywords."""
-    con.execute("BEGIN TRANSACTION")
-    try:
-        found = stored_keywords(con, version, top_k)
-        con.register(
-            "new_keywords",
-            pl.DataFrame(
-                found,
-                schema={"title_id": pl.Utf8, "cluster_id": pl.Int32, "keywords": pl.List(pl.Utf8)},
-                orient="row",
-            ).to_arrow(),
-        )
-        run_script(con, "score/fill_keywords.sql", {"version": version})
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        con.unregister("new_keywords")
+    found = stored_keywords(con, version, top_k)
+    frame = pl.DataFrame(
+        found,
+        schema={"title_id": pl.Utf8, "cluster_id": pl.Int32, "keywords": pl.List(pl.Utf8)},
+        orient="row",
+    )
+    _apply(con, "score/fill_keywords.sql", version, new_keywords=frame.to_arrow())
     return len(found)
 
 
@@ -489,6 +478,22 @@ def _state(done: Sequence[TitleClusters], version: str, run_id: str, now: dateti
     )
 
 
+def _apply(con: duckdb.DuckDBPyConnection, script: str, version: str, **frames: pa.Table) -> None:
+    """Run ``sql/<script>`` in one transaction with ``frames`` registered under their names."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for name, frame in frames.items():
+            con.register(name, frame)
+        run_script(con, script, {"version": version})
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        for name in frames:
+            con.unregister(name)
+
+
 def write_clusters(
     con: duckdb.DuckDBPyConnection, done: Sequence[TitleClusters], version: str, run_id: str
 ) -> int:
@@ -497,22 +502,15 @@ def write_clusters(
     now = datetime.now(UTC)
     members = _members(done, version)
     clusters = _clusters(done, version, run_id, now)
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.register(
-            "batch_titles", pl.DataFrame({"title_id": [t.title_id for t in done]}).to_arrow()
-        )
-        con.register("new_members", members.to_arrow())
-        con.register("new_clusters", clusters.to_arrow())
-        con.register("new_state", _state(done, version, run_id, now).to_arrow())
-        run_script(con, "score/replace_clusters.sql", {"version": version})
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        for name in ("batch_titles", "new_members", "new_clusters", "new_state"):
-            con.unregister(name)
+    _apply(
+        con,
+        "score/replace_clusters.sql",
+        version,
+        batch_titles=pl.DataFrame({"title_id": [t.title_id for t in done]}).to_arrow(),
+        new_members=members.to_arrow(),
+        new_clusters=clusters.to_arrow(),
+        new_state=_state(done, version, run_id, now).to_arrow(),
+    )
     return clusters.height
 
 

@@ -72,7 +72,7 @@ SCENARIOS: dict[str, list[KillPoint]] = {
             "c_call",
             3,
             c_name="sorted",
-            callers=("models.scoring.recluster:write_clusters",),
+            callers=("models.scoring.recluster:_apply", "models.scoring.recluster:write_clusters"),
         ),
         # two title batches (of one title each, CLUSTER_READ_TITLES) reclustered and committed
         KillPoint("models.scoring.recluster:write_clusters", "return", 2),
