@@ -20,7 +20,7 @@ import numpy as np
 
 UNCLUSTERED = -1
 # Titles of at most STACK_ROWS reviews are clustered in stacks of titles padded to the same size
-# (a multiple of PAD rows: padding to powers of two made the products up to 4x larger), at most
+# (a multiple of PAD rows: padding to powers of two would make a product up to 4x larger), at most
 # STACK_FLOATS floats of vectors and similarities a stack. Larger titles go one at a time.
 STACK_ROWS = 256
 PAD = 8
@@ -128,7 +128,7 @@ def cluster_titles(
     by_size: dict[int, list[int]] = {}
     for i, emb in enumerate(titles):
         n = len(emb)
-        if n == 0 or n > STACK_ROWS:  # (n > STACK_ROWS never comes back here)
+        if n == 0 or n > STACK_ROWS:  # cluster_embeddings sends only smaller ones back here
             out[i] = cluster_embeddings(emb, threshold, min_size, chunk)
         else:
             by_size.setdefault(-(-n // PAD) * PAD, []).append(i)
