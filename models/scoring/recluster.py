@@ -404,11 +404,10 @@ def stored_keywords(
     ).fetchall()
 
 
-def fill_keywords(con: duckdb.DuckDBPyConnection, version: str, top_k: int) -> int:
+def fill_keywords(con: duckdb.DuckDBPyConnection, version: str, top_k: int) -> None:
     """Keywords for every cluster whose keywords are pending (written by this run's batches,
     or by a run killed before it got here), in one transaction. One query for all of them: a
-    query per batch scanned the terms of every review once per batch. Returns the clusters
-    given keywords."""
+    query per batch scanned the terms of every review once per batch."""
     found = stored_keywords(con, version, top_k)
     frame = pl.DataFrame(
         found,
@@ -416,7 +415,6 @@ def fill_keywords(con: duckdb.DuckDBPyConnection, version: str, top_k: int) -> i
         orient="row",
     )
     _apply(con, "score/fill_keywords.sql", version, new_keywords=frame.to_arrow())
-    return len(found)
 
 
 def _clusters(

@@ -16,7 +16,7 @@ import pytest
 from core.catalog import open_writer
 from core.warehouse import Warehouse
 from models.config import ScoringConfig
-from models.scoring import recluster
+from models.scoring import clustering, recluster
 from models.scoring.clustering import UNCLUSTERED, cluster_embeddings
 from models.scoring.incremental import FullState, RefreshRules, assign, drifted, needs_full
 from models.scoring.terms import terms_version
@@ -150,12 +150,27 @@ def test_keywords_from_stored_terms_are_those_the_texts_give(scored) -> None:
     assert q(scored, "SELECT count(*) FROM review_terms") == [(64,)]
     wh = Warehouse(scored.warehouse.root)
     with open_writer(wh) as con:
-        version = con.execute("SELECT DISTINCT similarity_version FROM clusters").fetchone()[0]
+        version = con.execute("SELECT DISTINCT similarity_version FROM clusters").fetchall()[0][0]
         titles = [r[0] for r in con.execute("SELECT DISTINCT title_id FROM reviews").fetchall()]
         stats = recluster.recluster(con, titles, version, scored.scoring, "ref", reference=True)
     assert stats.full_titles == len(titles)
     reference = q(scored, "SELECT * EXCLUDE (computed_at, run_id) FROM clusters ORDER BY ALL")
     assert reference == stored
+
+
+def test_pending_keywords_show_as_none_and_the_next_recluster_fills_them(scored) -> None:
+    # What a run killed between its title batches and the keywords fill leaves behind.
+    filled = q(scored, "SELECT title_id, cluster_id, keywords FROM clusters ORDER BY ALL")
+    assert any(kw for *_, kw in filled)
+    wh = Warehouse(scored.warehouse.root)
+    with open_writer(wh) as con:
+        con.execute("UPDATE clusters SET keywords = NULL")
+        shown = con.execute("SELECT DISTINCT keywords FROM title_clusters").fetchall()
+        version = con.execute("SELECT DISTINCT similarity_version FROM clusters").fetchall()[0][0]
+        stats = recluster.recluster(con, [], version, scored.scoring, "next")
+    assert shown == [([],)]  # the view's keywords stay a list: none yet
+    assert stats.titles == 0  # no title is stale; the keywords are filled all the same
+    assert q(scored, "SELECT title_id, cluster_id, keywords FROM clusters ORDER BY ALL") == filled
 
 
 def test_an_edited_review_gets_new_terms_and_joins_clusters_incrementally(scored) -> None:
@@ -232,13 +247,20 @@ def test_full_clustering_is_the_pre_issue_method(
     )
 
 
-def test_titles_clustered_together_get_what_each_gets_alone_and_the_pre_issue_method() -> None:
+@pytest.mark.parametrize("stack_floats", [None, 1])  # the default; one title per stack
+def test_titles_clustered_together_get_what_each_gets_alone_and_the_pre_issue_method(
+    stack_floats: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """cluster_titles stacks titles of like size (zero-padded) into one product; each title's
     clusters, sizes and representatives are exactly those of the pre-issue code on it alone:
     titles of every size class, a title too large to stack, one with no reviews, one whose
-    reviews are all far apart (no cluster), float16 input as stored."""
+    reviews are all far apart (no cluster), float16 input as stored; in one stack per size and
+    with one title per stack."""
     from models.scoring.clustering import STACK_ROWS, cluster_titles
     from models.scoring.clustering_reference import cluster_embeddings_reference
+
+    if stack_floats:
+        monkeypatch.setattr(clustering, "STACK_FLOATS", stack_floats)
 
     sizes = [1, 2, 5, 7, 8, 9, 17, 34, 34, 60, 98, STACK_ROWS, STACK_ROWS + 44]
     titles = [structured(n, seed, dim=48).astype(np.float16) for seed, n in enumerate(sizes)]
