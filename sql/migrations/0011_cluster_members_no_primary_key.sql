@@ -3,8 +3,8 @@
 -- written by replacing whole titles (sql/score/replace_clusters.sql) and read by joins, never
 -- by key lookup, so the ART index bought nothing and cost the most of a recluster's commits:
 -- on the 454k members of bench/recluster.py's warehouse (every title with 20 reviews or more),
--- 1.24 s of commits with it and 0.33 s without. DuckDB cannot drop a primary key in place, so the table is rebuilt (as 0007
--- rebuilt reviews). Columns and order as in 0005.
+-- 1.24 s of commits with it and 0.33 s without. DuckDB cannot drop a primary key in place, so
+-- the table is rebuilt (as 0007 rebuilt reviews). Columns and order as in 0005.
 CREATE TABLE cluster_members_rebuilt (
     review_key         VARCHAR NOT NULL,
     title_id           VARCHAR NOT NULL,
