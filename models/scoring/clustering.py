@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 UNCLUSTERED = -1
 # Titles of at most STACK_ROWS reviews are clustered in stacks of titles padded to the same size
@@ -132,19 +133,52 @@ def cluster_titles(
             out[i] = cluster_embeddings(emb, threshold, min_size, chunk)
         else:
             by_size.setdefault(-(-n // PAD) * PAD, []).append(i)
+    buffers = _StackBuffers()
     for rows, same_size in by_size.items():
         dim = titles[same_size[0]].shape[1]
         per_stack = max(1, STACK_FLOATS // (rows * (rows + dim)))
         for start in range(0, len(same_size), per_stack):
             part = same_size[start : start + per_stack]
-            stack = np.zeros((len(part), rows, dim), dtype=np.float32)
-            for j, i in enumerate(part):
-                stack[j, : len(titles[i])] = titles[i]
+            stack = buffers.stacked([titles[i] for i in part], rows, dim)
             stack /= np.maximum(np.linalg.norm(stack, axis=2, keepdims=True), 1e-12)
             ns = [len(titles[i]) for i in part]
             for i, res in zip(part, _cluster_stack(stack, ns, threshold, min_size), strict=True):
                 out[i] = res
     return out  # type: ignore[return-value]  # every slot is filled above
+
+
+class _StackBuffers:
+    """The memory the stacks of one :func:`cluster_titles` call are built in, allocated once
+    (a stack holds about ``STACK_FLOATS`` floats; they grow for a larger one). Stored vectors
+    are float16: they are copied into a float16 stack, which torch converts to float32 in one
+    call: NumPy's float16 cast is a scalar loop (21 ms per 12.6M values on the bench machine;
+    the pool's 491k reviews took 0.3 s), torch's uses the CPU's conversion instructions
+    (2.5 ms). The conversion is exact, so the cosines are the same floats either way."""
+
+    def __init__(self) -> None:
+        self.half = np.empty(0, np.float16)
+        self.full = np.empty(0, np.float32)
+
+    def stacked(self, titles: Sequence[np.ndarray], rows: int, dim: int) -> np.ndarray:
+        """``titles`` zero-padded to ``rows`` rows, as a float32 (titles × rows × dim) view of
+        the buffers, valid until the next call."""
+        shape = (len(titles), rows, dim)
+        size = len(titles) * rows * dim
+        if size > len(self.full):
+            self.half = np.empty(max(size, STACK_FLOATS), np.float16)
+            self.full = np.empty(max(size, STACK_FLOATS), np.float32)
+        full = self.full[:size].reshape(shape)
+        if all(t.dtype == np.float16 for t in titles):
+            half = self.half[:size].reshape(shape)
+            half.fill(0)
+            for j, emb in enumerate(titles):
+                half[j, : len(emb)] = emb
+            torch.from_numpy(full).copy_(torch.from_numpy(half))
+        else:
+            full.fill(0)
+            for j, emb in enumerate(titles):
+                full[j, : len(emb)] = emb
+        return full
 
 
 def _cluster_stack(

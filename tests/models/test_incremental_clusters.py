@@ -281,3 +281,18 @@ def test_titles_clustered_together_get_what_each_gets_alone_and_the_pre_issue_me
         assert alone.representatives == got.representatives
     assert sum(len(c.sizes) for c in together) > 20
     assert together[-2].sizes == () and together[-1].sizes == (2,) * 6
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+def test_a_stack_built_where_an_earlier_one_was_is_padded_with_zeros(dtype: type) -> None:
+    """Stacks reuse one buffer: a title padded in memory that held another title's rows must
+    still be padded with zeros. Here the leftovers would be near-copies of p, which would make
+    p (not q) the first founder of the chain p - q - r and leave r out of the cluster."""
+    from models.scoring.clustering import cluster_titles
+
+    p, r = np.eye(2, 48)
+    q = (p + r) / np.sqrt(2)  # cosine 0.71 to p and to r; p and r are orthogonal
+    near_p = (p - r / 2) / np.sqrt(1.25)  # cosine 0.89 to p, 0.32 to q
+    titles = [np.tile(near_p, (16, 1)).astype(dtype), np.stack([p, q, r]).astype(dtype)]
+    chain = cluster_titles(titles, 0.7, 2)[1]
+    assert chain.sizes == (3,) and chain.representatives == (1,)
