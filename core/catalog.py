@@ -112,6 +112,19 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[Migration]:
     return applied
 
 
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """``BEGIN`` before the block, ``COMMIT`` after it, ``ROLLBACK`` when it raises anything
+    (an interrupt too), so the catalog keeps all of the block's writes or none."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
 def view_files() -> list[str]:
     """``views/NN_name.sql`` in order; the number prefix orders views after those they read."""
     return sorted(f"views/{p.name}" for p in (sql_root() / "views").glob("*.sql"))

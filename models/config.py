@@ -176,12 +176,16 @@ class ScoringConfig(Frozen):
     # quantization of the linear layers, fastest but it costs accuracy (NSMC 0.893 -> 0.870,
     # embedding cosine to fp32 0.90: docs/BENCHMARKS.md).
     precision: Literal["auto", "fp32", "bf16", "int8"] = "auto"
-    # One reclustering read (a query, a transaction) covers at most this many titles and this
+    # One reclustering read (one query) covers at most this many titles and this
     # many embedded reviews (a larger title is read alone). Each query scans the embeddings
     # table once, so fewer, larger reads are faster; the review bound keeps memory flat
     # (32,768 reviews of 384 dims: about 75 MB).
     cluster_read_titles: int = Field(default=4096, ge=1)
     cluster_read_reviews: int = Field(default=32768, ge=1)
+    # Reclustering commits once the read batches written since its last commit hold this many
+    # reviews (and at the end): a commit per batch cost 15-20 ms each, a third of the pool's
+    # write time. A kill loses at most this much work, which the rerun redoes.
+    cluster_commit_reviews: int = Field(default=262144, ge=1)
     # local: this process scores. ray: Ray Data actors score Parquet partitions of the pending
     # reviews (models/scoring/ray_engine.py); the same numbers, for corpora that outgrow one
     # machine.

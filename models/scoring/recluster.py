@@ -12,10 +12,11 @@ Titles are read in batches of at most ``scoring.cluster_read_titles`` titles and
 table once: a query per title scanned it per title; the review bound keeps memory flat however
 the titles are sized), as Arrow columns: the vectors stay the float16 buffer DuckDB returned
 (no Python object per review) and each title's are turned into float32 when it is clustered.
-Each read batch is written in one transaction: its titles' old clusters, members
-and state deleted, the new ones inserted with their keywords pending. A kill inside a batch
-leaves that batch's titles stale, and the rerun redoes them; a kill before the keywords are
-filled leaves them pending, and the next run fills them.
+Each read batch's titles get their old clusters, members and state deleted and the new ones
+inserted with their keywords pending, and the batches are committed together once they hold
+``scoring.cluster_commit_reviews`` reviews (a commit per batch was a third of the write time).
+A kill leaves the titles of the uncommitted batches stale, and the rerun redoes them; a kill
+before the keywords are filled leaves them pending, and the next run fills them.
 
 :func:`cluster_titles_reference` is the way every title was clustered before: from scratch,
 with the member texts analysed by kiwipiepy for keywords. It stays as the reference the tests
@@ -36,6 +37,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from core.catalog import transaction
 from core.sqlfiles import read_sql, run_script
 from models.config import ScoringConfig
 from models.scoring.clustering import UNCLUSTERED, Clusters, cluster_titles
@@ -86,7 +88,7 @@ class TitleRows:
     """One title's embedded reviews, in key order."""
 
     keys: list[str]
-    half: np.ndarray  # (reviews, dim) float16, as stored (a view into the read batch)
+    half: np.ndarray  # (reviews, dim) float16, as stored
     prior: np.ndarray  # int32: the cluster each review was in, UNCLUSTERED where none
     new: np.ndarray  # int64 indices of the reviews with no membership on record (new, edited)
 
@@ -199,25 +201,26 @@ def plan_batches(
 
 def _split_titles(table: pa.Table) -> dict[str, TitleRows]:
     """A read batch's rows as one :class:`TitleRows` per title, each in key order. The rows
-    are sorted here, in Polars, not by the query: DuckDB's ORDER BY carried every 768-byte
-    vector through its sort (0.3-0.45 s of the 0.9-1.4 s that reading the pool's 491k embedded
-    reviews took); Polars sorts the keys and gathers the rows once. Title runs and nulls are
-    found with Polars too (pyarrow.compute's first call cost 0.16 s a process)."""
+    are sorted here, not by the query: DuckDB's ORDER BY carried every 768-byte vector
+    through its sort (0.3-0.45 s of the 0.9-1.4 s that reading the pool's 491k embedded
+    reviews took). Polars sorts the keys alone, and each title gathers its vectors from the
+    buffer DuckDB returned (sorting the whole frame copied the vectors twice more: in the
+    sort, and back to Arrow). Title runs and nulls are found with Polars too
+    (pyarrow.compute's first call cost 0.16 s a process)."""
     if table.num_rows == 0:
         return {}
-    frame = pl.from_arrow(table)
+    frame = pl.from_arrow(table.select(["title_id", "review_key", "prior_cluster"]))
     assert isinstance(frame, pl.DataFrame)
-    frame = frame.sort("title_id", "review_key")
+    order = frame.select(pl.arg_sort_by("title_id", "review_key")).to_series().to_numpy()
+    frame = frame[order]
     runs = frame["title_id"].rle().struct.unnest()
     bounds = [0, *np.cumsum(runs["len"].to_numpy()).tolist()]
     keys = frame["review_key"].to_list()
-    half = binary_to_float16(
-        pa.chunked_array([frame["vector"].to_arrow(compat_level=pl.CompatLevel.oldest())])
-    )
+    half = binary_to_float16(table.column("vector"))
     is_new = frame["prior_cluster"].is_null().to_numpy()
     prior = frame["prior_cluster"].fill_null(UNCLUSTERED).to_numpy().astype(np.int32)
     return {
-        title_id: TitleRows(keys[a:b], half[a:b], prior[a:b], np.flatnonzero(is_new[a:b]))
+        title_id: TitleRows(keys[a:b], half[order[a:b]], prior[a:b], np.flatnonzero(is_new[a:b]))
         for title_id, (a, b) in zip(runs["value"].to_list(), pairwise(bounds), strict=True)
     }
 
@@ -414,7 +417,8 @@ def fill_keywords(con: duckdb.DuckDBPyConnection, version: str, top_k: int) -> N
         schema={"title_id": pl.Utf8, "cluster_id": pl.Int32, "keywords": pl.List(pl.Utf8)},
         orient="row",
     )
-    _apply(con, "score/fill_keywords.sql", version, new_keywords=frame.to_arrow())
+    with transaction(con):
+        _run(con, "score/fill_keywords.sql", version, new_keywords=frame.to_arrow())
 
 
 def _clusters(
@@ -476,17 +480,12 @@ def _state(done: Sequence[TitleClusters], version: str, run_id: str, now: dateti
     )
 
 
-def _apply(con: duckdb.DuckDBPyConnection, script: str, version: str, **frames: pa.Table) -> None:
-    """Run ``sql/<script>`` in one transaction with ``frames`` registered under their names."""
-    con.execute("BEGIN TRANSACTION")
+def _run(con: duckdb.DuckDBPyConnection, script: str, version: str, **frames: pa.Table) -> None:
+    """Run ``sql/<script>`` with ``frames`` registered under their names."""
     try:
         for name, frame in frames.items():
             con.register(name, frame)
         run_script(con, script, {"version": version})
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     finally:
         for name in frames:
             con.unregister(name)
@@ -495,12 +494,13 @@ def _apply(con: duckdb.DuckDBPyConnection, script: str, version: str, **frames: 
 def write_clusters(
     con: duckdb.DuckDBPyConnection, done: Sequence[TitleClusters], version: str, run_id: str
 ) -> int:
-    """Replace the clusters, members and state of ``done``'s titles, in one transaction (their
-    keywords pending, or the reference's own). Returns the number of clusters stored."""
+    """Replace the clusters, members and state of ``done``'s titles (their keywords pending,
+    or the reference's own), in the caller's transaction. Returns the number of clusters
+    stored."""
     now = datetime.now(UTC)
     members = _members(done, version)
     clusters = _clusters(done, version, run_id, now)
-    _apply(
+    _run(
         con,
         "score/replace_clusters.sql",
         version,
@@ -522,7 +522,8 @@ def recluster(
     *,
     reference: bool = False,
 ) -> ReclusterStats:
-    """Bring the clusters of ``titles`` up to date, one transaction per read batch, then the
+    """Bring the clusters of ``titles`` up to date, a transaction for every
+    ``cfg.cluster_commit_reviews`` reviews of read batches (each batch whole in one), then the
     keywords of every cluster left without (:func:`fill_keywords`).
     ``reference``: cluster every title from scratch with keywords from the texts (the way it
     was done before; bench/nightly.py's baseline)."""
@@ -533,16 +534,30 @@ def recluster(
         if reference
         else title_batches(con, titles, version, cfg.cluster_read_titles, cfg.cluster_read_reviews)
     )
-    for batch, states in batches:
-        if reference:
-            t_ref = time.perf_counter()
-            done = cluster_titles_reference(con, batch, cfg)
-            stats.full_s += time.perf_counter() - t_ref
-            stats.full_titles += len(done)
-        else:
-            done = update_titles(batch, states, cfg, stats)
-        stats.clusters += write_clusters(con, done, version, run_id)
-        advance(len(done))
+    # the reference commits every read batch, as the score stage did before issue 20
+    commit_at = 1 if reference else cfg.cluster_commit_reviews
+    written = 0  # reviews written since the last commit
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for batch, states in batches:
+            if reference:
+                t_ref = time.perf_counter()
+                done = cluster_titles_reference(con, batch, cfg)
+                stats.full_s += time.perf_counter() - t_ref
+                stats.full_titles += len(done)
+            else:
+                done = update_titles(batch, states, cfg, stats)
+            stats.clusters += write_clusters(con, done, version, run_id)
+            written += sum(len(rows) for _, rows in batch)
+            if written >= commit_at:
+                con.execute("COMMIT")
+                con.execute("BEGIN TRANSACTION")
+                written = 0
+            advance(len(done))
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
     t_kw = time.perf_counter()
     fill_keywords(con, version, cfg.cluster_keywords)  # a no-op when nothing is pending
     stats.keywords_s += time.perf_counter() - t_kw

@@ -72,7 +72,7 @@ SCENARIOS: dict[str, list[KillPoint]] = {
             "c_call",
             3,
             c_name="sorted",
-            callers=("models.scoring.recluster:_apply", "models.scoring.recluster:write_clusters"),
+            callers=("models.scoring.recluster:_run", "models.scoring.recluster:write_clusters"),
         ),
         # two title batches (of one title each, CLUSTER_READ_TITLES) reclustered and committed
         KillPoint("models.scoring.recluster:write_clusters", "return", 2),
@@ -182,8 +182,9 @@ def _env(root: Path, point: KillPoint | None) -> dict[str, str]:
         KREVIEW_SCORING__DEVICE="cpu",
         KREVIEW_SCORING__CHUNK_ROWS=str(CHUNK_ROWS),
         KREVIEW_SCORING__BATCH_SIZE="16",
-        # one title per recluster transaction, so a kill can fall between two of them
+        # one title per recluster read and transaction, so a kill can fall between two of them
         KREVIEW_SCORING__CLUSTER_READ_TITLES="1",
+        KREVIEW_SCORING__CLUSTER_COMMIT_REVIEWS="1",
         # One thread: the same arithmetic in every run, and gentle on a shared CPU.
         OMP_NUM_THREADS="1",
         HF_HUB_OFFLINE="1",

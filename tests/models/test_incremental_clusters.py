@@ -296,3 +296,39 @@ def test_a_stack_built_where_an_earlier_one_was_is_padded_with_zeros(dtype: type
     titles = [np.tile(near_p, (16, 1)).astype(dtype), np.stack([p, q, r]).astype(dtype)]
     chain = cluster_titles(titles, 0.7, 2)[1]
     assert chain.sizes == (3,) and chain.representatives == (1,)
+
+
+@pytest.mark.parametrize("commit_reviews", [1, 10**9])
+def test_a_failed_recluster_keeps_what_it_committed_and_nothing_else(
+    scored, commit_reviews: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read batches are committed together once they hold ``cluster_commit_reviews``
+    reviews. A failure in the third batch keeps the two before it when each was committed,
+    none when they shared the failed transaction, and leaves the connection usable."""
+    cfg = scored.scoring.model_copy(
+        update={"cluster_read_titles": 1, "cluster_commit_reviews": commit_reviews}
+    )
+    real, calls = recluster.update_titles, []
+
+    def failing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("killed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(recluster, "update_titles", failing)
+    with open_writer(Warehouse(scored.warehouse.root)) as con:
+        version = con.execute("SELECT DISTINCT similarity_version FROM clusters").fetchall()[0][0]
+        titles = [
+            r[0] for r in con.execute("SELECT DISTINCT title_id FROM reviews ORDER BY 1").fetchall()
+        ]
+        assert len(titles) >= 3
+        for table in ("cluster_members", "clusters", "cluster_state"):
+            con.execute(f"DELETE FROM {table}")
+        with pytest.raises(RuntimeError, match="killed"):
+            recluster.recluster(con, titles, version, cfg, "killed")
+        kept = con.execute("SELECT title_id FROM cluster_state ORDER BY 1").fetchall()
+        assert [t for (t,) in kept] == (titles[:2] if commit_reviews == 1 else [])
+        monkeypatch.setattr(recluster, "update_titles", real)
+        recluster.recluster(con, titles, version, cfg, "again")  # no transaction left open
+    assert q(scored, "SELECT count(DISTINCT title_id) FROM cluster_state") == [(len(titles),)]
