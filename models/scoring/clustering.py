@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from models.scoring.scratch import Scratch
+
 UNCLUSTERED = -1
 # Titles of at most STACK_ROWS reviews are clustered in stacks of titles padded to the same size
 # (a multiple of PAD rows: padding to powers of two would make a product up to 4x larger), at most
@@ -148,28 +150,24 @@ def cluster_titles(
 
 
 class _StackBuffers:
-    """The memory the stacks of one :func:`cluster_titles` call are built in, allocated once
-    (a stack holds about ``STACK_FLOATS`` floats; they grow for a larger one). Stored vectors
+    """The memory the stacks of one :func:`cluster_titles` call are built in
+    (models/scoring/scratch.py; a stack holds about ``STACK_FLOATS`` floats). Stored vectors
     are float16: they are copied into a float16 stack, which torch converts to float32 in one
     call: NumPy's float16 cast is a scalar loop (21 ms per 12.6M values on the bench machine;
     the pool's 491k reviews took 0.3 s), torch's uses the CPU's conversion instructions
     (2.5 ms). The conversion is exact, so the cosines are the same floats either way."""
 
     def __init__(self) -> None:
-        self.half = np.empty(0, np.float16)
-        self.full = np.empty(0, np.float32)
+        self.half = Scratch(np.float16, STACK_FLOATS)
+        self.full = Scratch(np.float32, STACK_FLOATS)
 
     def stacked(self, titles: Sequence[np.ndarray], rows: int, dim: int) -> np.ndarray:
         """``titles`` zero-padded to ``rows`` rows, as a float32 (titles × rows × dim) view of
         the buffers, valid until the next call."""
         shape = (len(titles), rows, dim)
-        size = len(titles) * rows * dim
-        if size > len(self.full):
-            self.half = np.empty(max(size, STACK_FLOATS), np.float16)
-            self.full = np.empty(max(size, STACK_FLOATS), np.float32)
-        full = self.full[:size].reshape(shape)
+        full = self.full.take(shape)
         if all(t.dtype == np.float16 for t in titles):
-            half = self.half[:size].reshape(shape)
+            half = self.half.take(shape)
             half.fill(0)
             for j, emb in enumerate(titles):
                 half[j, : len(emb)] = emb

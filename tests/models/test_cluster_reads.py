@@ -12,6 +12,7 @@ import pytest
 from core.catalog import open_writer
 from core.warehouse import Warehouse
 from models.scoring import recluster
+from models.scoring.scratch import Scratch
 from tests.models.test_score import add_reviews, corpus, make_cfg, run_score
 
 
@@ -34,6 +35,14 @@ def test_vectors_come_from_the_arrow_buffers_as_the_bytes_give_them() -> None:
     assert got.dtype == np.float16
     np.testing.assert_array_equal(got, vecs)
     np.testing.assert_array_equal(recluster.binary_to_float16(column[3:4]), vecs[3:4])
+    # joined in a reused buffer: a smaller read after a larger one, then one that grows it
+    scratch = Scratch(np.float16)
+    np.testing.assert_array_equal(recluster.binary_to_float16(column, scratch), vecs)
+    np.testing.assert_array_equal(recluster.binary_to_float16(column[1:5], scratch), vecs[1:5])
+    twice = pa.chunked_array(column.chunks * 2)
+    np.testing.assert_array_equal(
+        recluster.binary_to_float16(twice, scratch), np.tile(vecs, (2, 1))
+    )
     with pytest.raises(ValueError, match="different lengths"):
         recluster.binary_to_float16(pa.chunked_array([pa.array([b"ab", b"abcd"])]))
 
