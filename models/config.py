@@ -179,7 +179,7 @@ class ScoringConfig(Frozen):
     # One reclustering read (one query) covers at most this many titles and this
     # many embedded reviews (a larger title is read alone). Each query scans the embeddings
     # table once, so fewer, larger reads are faster; the review bound keeps memory flat
-    # (32,768 reviews of 384 dims: about 75 MB).
+    # (32,768 reviews of 384 dims: about 75 MB, two batches at a time with the read ahead).
     cluster_read_titles: int = Field(default=4096, ge=1)
     cluster_read_reviews: int = Field(default=32768, ge=1)
     # Reclustering commits once the read batches written since its last commit hold this many

@@ -12,6 +12,9 @@ Titles are read in batches of at most ``scoring.cluster_read_titles`` titles and
 table once: a query per title scanned it per title; the review bound keeps memory flat however
 the titles are sized), as Arrow columns: the vectors stay the float16 buffer DuckDB returned
 (no Python object per review) and each title's are turned into float32 when it is clustered.
+The next batch is read ahead, on its own cursor in a thread, while this one is clustered and
+written (DuckDB and NumPy's products release the GIL: 2.8 -> 2.3 s for the pool on 2 cores), so
+two batches are in memory at a time.
 Each read batch's titles get their old clusters, members and state deleted and the new ones
 inserted with their keywords pending, and the batches are committed together once they hold
 ``scoring.cluster_commit_reviews`` reviews (a commit per batch was a third of the write time).
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import pairwise
@@ -249,19 +253,37 @@ def title_batches(
     finally:
         con.unregister("batch_titles")
     plan = plan_batches([(t, n.get(t, 0)) for t in titles], max_titles, max_reviews)
+    if not plan:
+        return
+    # The reader is a connection of its own: it reads while ``con`` writes, and does not see
+    # ``con``'s uncommitted batches, which it does not need: a batch reads only its own titles.
+    reader = con.cursor()
     scratch = Scratch(np.float16)  # DuckDB returns a read in several chunks, joined here
-    for chunk in plan:
-        con.register("batch_titles", pl.DataFrame({"title_id": chunk}).to_arrow())
+
+    def read(chunk: list[str]) -> tuple[dict[str, TitleRows], States]:
+        reader.register("batch_titles", pl.DataFrame({"title_id": chunk}).to_arrow())
         try:
-            states = _states(con, version)
-            table = con.sql(
+            states = _states(reader, version)
+            table = reader.sql(
                 read_sql("score/titles_embeddings.sql"),
                 params={"version": version, "with_prior": bool(states)},
             ).to_arrow_table()
-            by_title = _split_titles(table, scratch)
+            return _split_titles(table, scratch), states
         finally:
-            con.unregister("batch_titles")
-        yield [(title_id, by_title.get(title_id, NO_ROWS)) for title_id in chunk], states
+            reader.unregister("batch_titles")
+
+    with ThreadPoolExecutor(1, thread_name_prefix="recluster-read") as pool:
+        try:
+            ahead = pool.submit(read, plan[0])
+            for k, chunk in enumerate(plan):
+                by_title, states = ahead.result()
+                if k + 1 < len(plan):
+                    ahead = pool.submit(read, plan[k + 1])
+                yield [(title_id, by_title.get(title_id, NO_ROWS)) for title_id in chunk], states
+        finally:
+            ahead.cancel()
+            wait([ahead])  # the reader is closed only once no read uses it
+            reader.close()
 
 
 def title_batches_reference(

@@ -3,6 +3,7 @@ columns; what it reads is what the reference read (one tuple per review) gives."
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +65,13 @@ def test_batched_arrow_reads_give_what_the_reference_read_gives(
         titles = ["t0", "t1", "t2", "no-such-title"]
         new = [b for b, _ in recluster.title_batches(con, titles, version, max_titles, max_reviews)]
         ref = [b for b, _ in recluster.title_batches_reference(con, titles, version, 1)]
+        # a consumer that stops early (a failed write): the read ahead is waited for and its
+        # cursor closed, no thread is left reading, and the connection reads on
+        batches = recluster.title_batches(con, titles, version, 1, max_reviews)
+        assert next(batches)[0][0][0] == "t0"
+        batches.close()
+        assert not [t for t in threading.enumerate() if t.name.startswith("recluster-read")]
+        assert con.execute("SELECT count(*) FROM embeddings").fetchall()[0][0] > 0
     got = dict(t for b in new for t in b)
     want = dict(t for b in ref for t in b)
     assert list(got) == titles and len(new) > 1
