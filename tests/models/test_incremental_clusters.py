@@ -332,3 +332,43 @@ def test_a_failed_recluster_keeps_what_it_committed_and_nothing_else(
         monkeypatch.setattr(recluster, "update_titles", real)
         recluster.recluster(con, titles, version, cfg, "again")  # no transaction left open
     assert q(scored, "SELECT count(DISTINCT title_id) FROM cluster_state") == [(len(titles),)]
+
+
+def test_reclustering_runs_its_math_on_one_thread_and_gives_the_threads_back(
+    scored, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Titles are clustered with torch and NumPy's BLAS on one thread (small products; the read
+    ahead needs the other core), and the caller's thread counts come back after, also when the
+    recluster fails."""
+    import torch
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads() -> set[int]:
+        return {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}
+
+    real, seen = recluster.update_titles, []
+
+    def watched(*args, **kwargs):
+        seen.append((torch.get_num_threads(), blas_threads()))
+        if len(seen) == 2:
+            raise RuntimeError("killed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(recluster, "update_titles", watched)
+    cfg = scored.scoring.model_copy(update={"cluster_read_titles": 1})
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with (
+            threadpool_limits(limits=2, user_api="blas"),
+            open_writer(Warehouse(scored.warehouse.root)) as con,
+        ):
+            version = con.execute("SELECT DISTINCT similarity_version FROM clusters").fetchall()
+            titles = [r[0] for r in con.execute("SELECT DISTINCT title_id FROM reviews").fetchall()]
+            con.execute("DELETE FROM cluster_state")
+            with pytest.raises(RuntimeError, match="killed"):
+                recluster.recluster(con, titles, version[0][0], cfg, "one-thread")
+            assert torch.get_num_threads() == 2 and blas_threads() == {2}
+        assert seen == [(1, {1}), (1, {1})]
+    finally:
+        torch.set_num_threads(before)
