@@ -1,4 +1,4 @@
-"""`kreview models bootstrap|list|show|promote|sync`: the base encoder and the registry."""
+"""`kreview models bootstrap|list|show|promote|sync|refit-head|merge`: the model registry."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from models.base.bootstrap import (
 from models.base.store import registry_base_dir
 from models.config import DEFAULT_BASE, KINDS
 from models.evaluate import headline, primary_text
-from models.registry.store import Registry, RegistryError, VersionInfo
+from models.registry.store import Decision, Registry, RegistryError, VersionInfo
 
 REF_HELP = (
     "<kind>/<version>, a version id, a task (the version serving it), 'current' (the version "
@@ -337,9 +337,68 @@ def refit_head(
             headline(task, held_m),
         )
     console.print(table)
-    if out.decision is not None:
-        verdict = "current" if out.decision.promoted else "not promoted"
-        console.print(f"{out.info.ref}: {verdict} ({out.decision.reason})")
-    console.print(out.mirror_note)
-    if out.decision is not None and not out.decision.promoted:
+    _report_gate(out.info.ref, out.decision, out.mirror_note)
+
+
+@models_app.command("merge")
+def merge(
+    ctx: typer.Context,
+    ref_a: Annotated[str, typer.Argument(metavar="A", help=f"The first source: {REF_HELP}")],
+    ref_b: Annotated[str, typer.Argument(metavar="B", help="The second source (same forms).")],
+    alpha: Annotated[
+        float, typer.Option("--alpha", min=0.0, max=1.0, help="A's weight; B gets 1 - alpha.")
+    ] = 0.5,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+    batch_size: Annotated[int, typer.Option(min=1, help="Held-out evaluation batch.")] = 64,
+    promote: Annotated[bool, typer.Option(help="Run the promotion gate.")] = True,
+    force: Annotated[bool, typer.Option("--force", help="Promote even if not better.")] = False,
+) -> None:
+    """Interpolate two versions' weights (alpha·A + (1-alpha)·B) into a new version.
+
+    Both must share base, text settings and adapter layout (LoRA ranks may differ if the
+    scales match; the merge is exact). Heads both have are interpolated, a head only one has
+    is copied. The result is measured on the sources' held-out sets and, unless --no-promote,
+    goes through the promotion gate. Refit the emotion head on it afterwards
+    (`kreview models refit-head REF --data emotion=...`), as after training.
+    """
+    from models.training.merge import MergeError, merge_versions
+
+    cfg = state(ctx).config()
+    wh = Warehouse(cfg.warehouse.root)
+    try:
+        out = merge_versions(
+            wh,
+            ref_a,
+            ref_b,
+            alpha,
+            device=device,
+            batch_size=batch_size,
+            promote=promote,
+            force=force,
+            min_delta=cfg.models.promote_min_delta,
+        )
+    except MergeError as exc:
+        raise fail(str(exc)) from None
+    merged = out.info.config["merge"]
+    table = Table(
+        title=f"merged {out.info.ref} = {alpha:g}·{merged['from'][0]} + "
+        f"{1 - alpha:g}·{merged['from'][1]}",
+        title_justify="left",
+    )
+    for col in ("task", "head", "held-out"):
+        table.add_column(col)
+    for task, held_m in out.held_out.items():
+        table.add_row(task, merged["heads"].get(task, "-"), headline(task, held_m))
+    console.print(table)
+    _report_gate(out.info.ref, out.decision, out.mirror_note)
+
+
+def _report_gate(ref: str, decision: Decision | None, mirror_note: str) -> None:
+    """What the promotion gate decided for a new version (refit-head, merge); exit non-zero
+    when it was refused."""
+    if decision is not None:
+        verdict = "current" if decision.promoted else "not promoted"
+        console.print(f"{ref}: {verdict} ({decision.reason})")
+    console.print(mirror_note)
+    if decision is not None and not decision.promoted:
         raise typer.Exit(EXIT_FAILED)

@@ -242,8 +242,9 @@ class Registry:
 
     def lookup(self, ref: str) -> VersionInfo:
         """What a user may name: a ref (:meth:`get`), a task (the version serving it now),
-        ``current`` (the version serving every task, where one does) or ``latest`` (the
-        newest trained version, as ``--init-from`` takes it)."""
+        ``current`` (the version serving every task, where one does), ``latest`` (the
+        newest trained version, as ``--init-from`` takes it) or ``latest-refit`` (the newest
+        refit)."""
         ref = ref.strip().rstrip("/")
         current = self.current()
         if ref in current:
@@ -262,8 +263,8 @@ class Registry:
                     hint="name a task instead, e.g. `kreview models show sentiment`",
                 )
             return self.get(refs[0])
-        if ref == LATEST:
-            return self.get(resolve_ref(self, LATEST, ()))
+        if ref in (LATEST, LATEST_REFIT):
+            return self.get(resolve_ref(self, ref, ()))
         return self.get(ref)
 
     def current(self) -> dict[str, dict[str, Any]]:

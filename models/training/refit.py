@@ -35,7 +35,7 @@ from models.inference import encode_texts, head_outputs, metrics_for, tune_thres
 from models.registry.bundle import LoadedModel, load_version
 from models.registry.store import Decision, Draft, Registry, VersionInfo, resolve_ref
 from models.training.artifact import HEADS_FILE, EvalSet, model_card, write_json
-from models.training.workflow import PreparedTask, make_reevaluator, prepare_data, sync_catalog
+from models.training.workflow import PreparedTask, gate, prepare_data, sync_catalog
 
 log = logging.getLogger("kreview.models.refit")
 REFITTABLE = ("sentiment", "emotion")
@@ -217,11 +217,15 @@ def refit_heads(
     decision = None
     if promote:
         known = {p.eval_set.fingerprint: p.held_out for p in prepared.values()}
-        decision = registry.promote(
+        decision = gate(
+            registry,
+            wh,
             draft.info.ref,
+            known,
             force=force,
             min_delta=min_delta,
-            reevaluate=make_reevaluator(registry, wh, known, device=device, batch=batch_size),
+            device=device,
+            batch=batch_size,
         )
     mirrored, note = sync_catalog(wh, registry, "models refit-head")
     return RefitOutcome(draft.info, held_out, fitted, decision, mirrored, note)

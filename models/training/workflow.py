@@ -202,6 +202,28 @@ def make_reevaluator(
     return reevaluate
 
 
+def gate(
+    registry: Registry,
+    wh: Warehouse,
+    ref: str,
+    known: Mapping[str, Examples],
+    *,
+    force: bool,
+    min_delta: float,
+    device: str,
+    batch: int,
+) -> Decision:
+    """The promotion gate for a new version (a refit, a merge): the current models are
+    re-measured on its held-out sets where they were measured on others (``known``: the sets
+    already read, by fingerprint)."""
+    return registry.promote(
+        ref,
+        force=force,
+        min_delta=min_delta,
+        reevaluate=make_reevaluator(registry, wh, known, device=device, batch=batch),
+    )
+
+
 def sync_catalog(wh: Warehouse, registry: Registry, command: str = "models") -> tuple[bool, str]:
     """Mirror the registry into the catalog under the writer lock; (done, note)."""
     try:

@@ -260,3 +260,6 @@ def test_latest_and_latest_refit_name_the_newest_of_each(tmp_path: Path) -> None
     newest_trained = _bare_version(reg, "2026-12-04T00:00:00")
     assert resolve_ref(reg, "latest-refit", ("sentiment",)) == refit
     assert resolve_ref(reg, "latest", ("sentiment",)) == newest_trained
+    # what `kreview models show|merge` name (the Makefile resolves the refit it merges)
+    assert reg.lookup("latest-refit").ref == refit
+    assert reg.lookup("latest").ref == newest_trained
