@@ -31,7 +31,7 @@ can be applied to as is (``torch.ao.quantization.quantize_dynamic(m.encoder, {nn
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,33 +154,71 @@ class LoadedModels:
         return out
 
 
-def load_version(
-    registry: Registry, ref: str, *, device: str = "auto", merge: bool = True
-) -> LoadedModel:
-    """Verify and load one artifact (see the module docstring)."""
-    info = registry.verify(ref)
-    cfg = info.config
+@dataclass(frozen=True)
+class Assembled:
+    """The parts of a scorer built from a config.json and its weights."""
+
+    encoder: Encoder
+    heads: nn.ModuleDict
+    text: TextInput
+    device: torch.device
+    labels: dict[str, list[str]]
+
+
+def assemble(
+    registry: Registry,
+    cfg: Mapping[str, Any],
+    adapter_state: Mapping[str, torch.Tensor],
+    heads_state: Mapping[str, torch.Tensor],
+    *,
+    name: str,
+    device: str = "auto",
+    merge: bool = True,
+) -> Assembled:
+    """The base of ``cfg`` with its adapter applied (folded in where ``merge``) and its heads,
+    in eval mode, from weights already read: a registered version's files
+    (:func:`load_version`) or weights made in memory (models/training/merge.py)."""
     base = resolve_recorded(cfg["base"]["id"], cfg["base"]["sha256"], registry.root)
     backbone, tokenizer = load_backbone(base, dropout=False)
     adapter = AdapterConfig.from_json(cfg["adapter"])
     apply_adapter(backbone, adapter)
-    load_adapter_state(backbone, adapter, load_file(str(info.path / cfg["weights"]["adapter"])))
+    load_adapter_state(backbone, adapter, dict(adapter_state))
     if merge and adapter.type == "lora":
         merge_lora(backbone)
     labels = {t: list(spec.get("labels", [])) for t, spec in cfg["heads"].items()}
-    heads = build_heads(info.tasks, int(cfg["base"]["hidden_size"]), labels, dropout=0.0)
-    state = load_file(str(info.path / cfg["weights"]["heads"]))
+    heads = build_heads(cfg["tasks"], int(cfg["base"]["hidden_size"]), labels, dropout=0.0)
     try:
-        heads.load_state_dict(state, strict=True)
+        heads.load_state_dict(dict(heads_state), strict=True)
     except RuntimeError as exc:  # torch reports missing/unexpected keys this way
-        raise RegistryError(f"{info.ref}: heads do not match config.json: {exc}") from None
+        raise RegistryError(f"{name}: heads do not match config.json: {exc}") from None
     dev = pick_device(device)
     encoder = Encoder(backbone).to(dev).eval()
     heads = heads.to(dev).eval()
     for p in (*encoder.parameters(), *heads.parameters()):
         p.requires_grad_(False)
     text = TextInput(tokenizer, cfg["prefix"], int(cfg["max_length"]))
-    return LoadedModel(info, encoder, heads, text, dev, dict(cfg.get("thresholds", {})), labels)
+    return Assembled(encoder, heads, text, dev, labels)
+
+
+def load_version(
+    registry: Registry, ref: str, *, device: str = "auto", merge: bool = True
+) -> LoadedModel:
+    """Verify and load one artifact (see the module docstring)."""
+    info = registry.verify(ref)
+    cfg = info.config
+    parts = assemble(
+        registry,
+        {**cfg, "tasks": list(info.tasks)},
+        load_file(str(info.path / cfg["weights"]["adapter"])),
+        load_file(str(info.path / cfg["weights"]["heads"])),
+        name=info.ref,
+        device=device,
+        merge=merge,
+    )
+    thresholds = dict(cfg.get("thresholds", {}))
+    return LoadedModel(
+        info, parts.encoder, parts.heads, parts.text, parts.device, thresholds, parts.labels
+    )
 
 
 def scored_tasks(registry: Registry) -> tuple[str, ...]:

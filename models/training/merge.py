@@ -40,12 +40,12 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from core.warehouse import Warehouse
-from models.adapters import AdapterConfig, apply_adapter, load_adapter_state, merge_lora
-from models.base.encoder import Encoder, load_backbone, pick_device, resolve_recorded
+from models.adapters import AdapterConfig
+from models.base.encoder import Encoder
 from models.data import Examples
 from models.evaluate import plot_confusion, plot_per_label_f1
-from models.heads import build_heads
 from models.inference import TextInput, metrics_for, predict_examples
+from models.registry.bundle import assemble
 from models.registry.store import Decision, Draft, Registry, VersionInfo
 from models.training.artifact import ADAPTER_FILE, HEADS_FILE, model_card, write_json
 from models.training.workflow import gate, read_eval_set, sync_catalog
@@ -264,25 +264,20 @@ def merged_config(a: VersionInfo, b: VersionInfo, weights: MergedWeights) -> dic
     return config
 
 
-def assemble(
+def assemble_merged(
     registry: Registry, config: Mapping[str, Any], weights: MergedWeights, *, device: str = "cpu"
 ) -> MergedModel:
-    """The merged weights loaded into the base, as models.registry.bundle.load_version loads a
-    registered version: LoRA applied, then folded into the base weights."""
-    base = resolve_recorded(config["base"]["id"], config["base"]["sha256"], registry.root)
-    backbone, tokenizer = load_backbone(base, dropout=False)
-    apply_adapter(backbone, weights.adapter)
-    load_adapter_state(backbone, weights.adapter, weights.adapter_state)
-    if weights.adapter.type == "lora":
-        merge_lora(backbone)
-    labels = {t: list(spec.get("labels", [])) for t, spec in config["heads"].items()}
-    heads = build_heads(config["tasks"], int(config["base"]["hidden_size"]), labels, dropout=0.0)
-    heads.load_state_dict(weights.heads_state, strict=True)
-    dev = pick_device(device)
-    encoder = Encoder(backbone).to(dev).eval()
-    heads = heads.to(dev).eval()
-    text = TextInput(tokenizer, config["prefix"], int(config["max_length"]))
-    return MergedModel(encoder, heads, text, dict(weights.thresholds))
+    """The merged weights loaded into the base as a registered version is loaded
+    (models.registry.bundle.assemble: LoRA applied, then folded into the base weights)."""
+    parts = assemble(
+        registry,
+        config,
+        weights.adapter_state,
+        weights.heads_state,
+        name="the merge",
+        device=device,
+    )
+    return MergedModel(parts.encoder, parts.heads, parts.text, dict(weights.thresholds))
 
 
 def held_out_records(a: VersionInfo, b: VersionInfo) -> dict[str, dict[str, Any]]:
@@ -345,7 +340,7 @@ def merge_versions(
     weights = merge_weights(a, b, alpha)
     config = merged_config(a, b, weights)
     records = held_out_records(a, b)
-    model = assemble(registry, config, weights, device=device)
+    model = assemble_merged(registry, config, weights, device=device)
     held_out, sets = evaluate_merged(model, records, wh, batch_size=batch_size)
     del model
 
