@@ -246,8 +246,11 @@ def plot_per_label_f1(per_label: Mapping[str, float], path: Path) -> Path:
 def write_plots(
     folder: Path, history: Sequence[Mapping[str, Any]], test: Mapping[str, Mapping[str, Any]]
 ) -> list[str]:
-    """The plots of one model into its folder; returns the file names written."""
-    written = [plot_learning_curves(history, folder / "learning_curves.png").name]
+    """The plots of one model into its folder; returns the file names written (no learning
+    curves without a history: a refit that only changed the token limit trained nothing)."""
+    written = (
+        [plot_learning_curves(history, folder / "learning_curves.png").name] if history else []
+    )
     for task, m in test.items():
         if task == "sentiment":
             written.append(

@@ -264,11 +264,19 @@ def refit_head(
         ),
     ],
     data: Annotated[
-        list[str],
+        list[str] | None,
         typer.Option(
             "--data", help="task=PATH, the head to refit and its training file (repeatable)."
         ),
-    ],
+    ] = None,
+    max_length: Annotated[
+        int | None,
+        typer.Option(
+            "--max-length",
+            help="A new token limit: the heads are fitted at it and the other tasks measured "
+            "again at it.",
+        ),
+    ] = None,
     eval_data: Annotated[
         list[str] | None,
         typer.Option("--eval-data", help="task=PATH held-out file (default: the one beside)."),
@@ -288,7 +296,9 @@ def refit_head(
 
     The encoder's pooled vectors are computed once and a linear head is trained on them for
     --epochs passes; the epoch with the best validation metric is kept. Cheap (minutes on a
-    CPU) where a joint run left a small task's head underfit.
+    CPU) where a joint run left a small task's head underfit. --max-length changes how many
+    tokens of a text the version reads (alone or with --data); every task is then measured
+    again before the promotion gate.
     """
     from models.data import DataError
     from models.training.refit import REFITTABLE, RefitSettings, refit_heads
@@ -302,7 +312,7 @@ def refit_head(
             out[task] = path
         return out
 
-    train_data = pairs("--data", data)
+    train_data = pairs("--data", data or [])
     held = pairs("--eval-data", eval_data or [])
     cfg = state(ctx).config()
     wh = Warehouse(cfg.warehouse.root)
@@ -322,6 +332,7 @@ def refit_head(
             promote=promote,
             force=force,
             min_delta=cfg.models.promote_min_delta,
+            max_length=max_length,
         )
     except (DataError, ValueError) as exc:
         raise fail(str(exc)) from None
@@ -336,6 +347,8 @@ def refit_head(
             primary_text(val),
             headline(task, held_m),
         )
+    for task, held_m in out.remeasured.items():
+        table.add_row(task, "-", "-", headline(task, held_m))
     console.print(table)
     _report_gate(out.info.ref, out.decision, out.mirror_note)
 

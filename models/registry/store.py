@@ -356,9 +356,14 @@ class Registry:
                 out.append(Comparison(task, metric, value, cur.ref, value, "already current", True))
                 continue
             refit = cand.config.get("refit") or {}
-            if refit.get("from") == cur.ref and task not in refit.get("tasks", ()):
+            if (
+                refit.get("from") == cur.ref
+                and task not in refit.get("tasks", ())
+                and "max_length" not in refit
+            ):
                 # A head refit (models/training/refit.py) of the current version: this task's
-                # encoder and head are the current ones, byte for byte.
+                # encoder and head are the current ones, byte for byte (and it reads as many
+                # tokens: a refit that changed the limit is compared task by task).
                 how = "unchanged (head refit of the current version)"
                 out.append(Comparison(task, metric, value, cur.ref, value, how, True))
                 continue
@@ -379,6 +384,17 @@ class Registry:
             elif cur_entry:
                 how = "measured on another held-out set"
             beats = cur_value is not None and value > cur_value + min_delta
+            if (
+                refit.get("from") == cur.ref
+                and task in refit.get("max_length", {}).get("remeasured", ())
+                and how == "same held-out set"
+                and cur_entry is not None
+                and entry["metrics"] == cur_entry["metrics"]
+            ):
+                # A refit of the current version at a new token limit, on a set whose texts
+                # all fit both limits (KLUE-STS's sentences at 64 -> 128): the same weights
+                # gave the same figures, so the task is unchanged, not worse.
+                how, beats = "unchanged (the same figures at the new token limit)", True
             out.append(Comparison(task, metric, value, cur.ref, cur_value, how, beats))
         return out
 

@@ -145,12 +145,78 @@ def test_gate_counts_tasks_a_refit_left_alone_as_unchanged(
     )
 
 
+def test_refit_at_a_new_token_limit_measures_every_task_again(
+    tiny_data: dict, trained: tuple[Path, str], wh: Warehouse
+) -> None:
+    from models.inference import metrics_for, predict_examples
+    from models.training.workflow import read_eval_set
+
+    src_ref = _joint(trained, wh)
+    registry = Registry(wh.models_dir)
+    src = registry.get(src_ref)
+    out = refit_heads(
+        wh,
+        src_ref,
+        {"emotion": [str(tiny_data["emotion"])]},
+        settings=RefitSettings(epochs=5, eval_every=5),
+        device="cpu",
+        promote=False,
+        max_length=8,  # the tiny texts run longer: every task reads less of them
+    )
+    new = registry.get(out.info.ref)
+    assert new.config["max_length"] == 8 and src.config["max_length"] == 32
+    assert new.config["refit"]["max_length"] == {
+        "from": 32,
+        "to": 8,
+        "remeasured": ["sentiment", "similarity"],
+    }
+    assert set(out.remeasured) == {"sentiment", "similarity"}
+    model = load_version(registry, new.ref, device="cpu")
+    assert model.text.max_length == 8
+    # each stored held-out figure is the new version's own, at the new limit, on the
+    # source's set: what scoring the set with the new version gives
+    for task in ("sentiment", "similarity"):
+        assert new.held_out(task)["eval_set"] == src.held_out(task)["eval_set"]
+        ex = read_eval_set(task, new.held_out(task)["eval_set"], wh)
+        assert ex is not None
+        preds = predict_examples(model.encoder, model.heads, model.text, ex)
+        want = metrics_for(preds, ex, model.thresholds.get(task))
+        got = new.held_out(task)["metrics"]
+        assert got["n"] == want["n"] and got[want["primary"]] == pytest.approx(
+            want[want["primary"]]
+        )
+    long_text = [" ".join(TEXTS)]
+    a = load_version(registry, src_ref, device="cpu")
+    assert not np.allclose(a.predict(long_text)["sentiment"], model.predict(long_text)["sentiment"])
+    # the gate compares them task by task: none counts as unchanged
+    by_task = {c.task: c for c in registry.compare(new)}
+    assert {c.how for c in by_task.values()} == {"same held-out set"}
+
+
+def test_gate_counts_a_task_with_the_same_figures_at_a_new_limit_as_unchanged(
+    trained: tuple[Path, str], wh: Warehouse
+) -> None:
+    # Every tiny held-out text fits in 32 tokens: read at up to 64, each task gives the same
+    # figures, and the gate promotes the version (a tie is not a loss).
+    src_ref = _joint(trained, wh)
+    out = refit_heads(wh, src_ref, {}, device="cpu", max_length=64)
+    assert set(out.remeasured) == {"sentiment", "emotion", "similarity"}
+    assert out.decision is not None and out.decision.promoted, out.decision
+    for c in out.decision.comparisons:
+        assert c.beats and c.how == "unchanged (the same figures at the new token limit)"
+    assert Registry(wh.models_dir).current()["sentiment"]["ref"] == out.info.ref
+
+
 def test_refit_refuses_what_it_cannot_do(
     tiny_data: dict, trained: tuple[Path, str], wh: Warehouse
 ) -> None:
     src_ref = _joint(trained, wh)
     with pytest.raises(ValueError, match="only sentiment and emotion"):
         refit_heads(wh, src_ref, {"similarity": [str(tiny_data["similarity"])]}, device="cpu")
+    with pytest.raises(ValueError, match="nothing to refit"):
+        refit_heads(wh, src_ref, {}, device="cpu", max_length=32)  # the limit it has
+    with pytest.raises(ValueError, match="the base reads 8 to 64 tokens"):
+        refit_heads(wh, src_ref, {}, device="cpu", max_length=4096)
 
 
 def test_cli_refit_head(
@@ -189,3 +255,12 @@ def test_cli_refit_head(
     assert code == 0, text
     versions = Registry(root / "models").versions("joint")
     assert len(versions) == 3 and versions[-1].config["refit"]["from"] == src_ref
+    # a new token limit alone: no head refitted, every task measured again and listed
+    code, text = kreview("current", "--max-length", "16", "--no-promote")
+    assert code == 0, text
+    assert "sentiment" in text and "similarity" in text and "emotion" in text
+    versions = Registry(root / "models").versions("joint")
+    assert len(versions) == 4 and versions[-1].config["max_length"] == 16
+    assert versions[-1].config["refit"]["from"] == src_ref  # 'current' serving sentiment
+    code, text = kreview(src_ref)
+    assert code == 2 and "nothing to refit" in text and "Traceback" not in text
