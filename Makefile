@@ -159,7 +159,11 @@ train-defaults-rating-sts3: setup
 # default the stars stages started from, merged half and half in weight space (`kreview models
 # merge`: LoRA exact by rank concatenation, shared heads interpolated, the stars head copied).
 # Stage 3 alone lost KLUE-STS 0.006 to that default; the merge loses no task to it. The merge
-# goes through the promotion gate.
+# goes through the promotion gate. Then the merge reads 128 tokens instead of the 64 it was
+# trained at (the same weights; 6% of NSMC's reviews run past 64): `refit-head --max-length`
+# measures every task again at the new limit and the gate compares them (the merge is `latest`,
+# the newest version that is not a refit).
 train-defaults-rating-merge: setup
 	OMP_NUM_THREADS=$(TRAIN_THREADS) $(BIN)/kreview models merge latest-refit $(RATING_FROM) \
 	  --alpha 0.5
+	OMP_NUM_THREADS=$(TRAIN_THREADS) $(BIN)/kreview models refit-head latest --max-length 128

@@ -59,7 +59,7 @@ def main() -> None:
             start = time.perf_counter()
             scored = score_texts(models, texts)
             seconds[limit].append(time.perf_counter() - start)
-            accuracy[limit] = float(((scored.sentiment >= 0.5) == gold).mean())
+            accuracy[limit] = float(((scored.p_positive >= 0.5) == gold).mean())
 
     base = float(np.median(seconds[args.limits[0]]))
     print("limit  tokens/review  cut  reviews/s  time ratio  sentiment accuracy")

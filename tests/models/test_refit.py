@@ -20,7 +20,7 @@ from models.data import Examples
 from models.heads import ClassifierHead
 from models.registry.bundle import load_version
 from models.registry.store import Registry
-from models.training.refit import RefitSettings, fit_head, refit_heads
+from models.training.refit import RefitOutcome, RefitSettings, fit_head, refit_heads
 from models.training.workflow import run_training
 from tests.models.tiny_tasks import fast_request
 
@@ -63,6 +63,20 @@ def _examples(x: np.ndarray, y: np.ndarray) -> Examples:
     return Examples("emotion", tuple(str(i) for i in range(len(x))), y, None, ("a", "b", "c"))
 
 
+def _refit_emotion(
+    wh: Warehouse, tiny_data: dict, src_ref: str, settings: RefitSettings, **kw: object
+) -> RefitOutcome:
+    """A refit of the tiny model's emotion head on the tiny KOTE file, on the CPU."""
+    return refit_heads(
+        wh,
+        src_ref,
+        {"emotion": [str(tiny_data["emotion"])]},
+        settings=settings,
+        device="cpu",
+        **kw,  # type: ignore[arg-type]
+    )
+
+
 def test_fit_head_learns_and_folds_the_standardization() -> None:
     # Separable multi-label data far from the origin and at a large scale: the head only
     # learns it through the standardization, and the returned weights must work on raw input.
@@ -90,12 +104,11 @@ def test_refit_replaces_only_the_emotion_head_and_is_promoted(
     src_ref = _joint(trained, wh)
     registry = Registry(wh.models_dir)
     src = registry.get(src_ref)
-    out = refit_heads(
+    out = _refit_emotion(
         wh,
+        tiny_data,
         src_ref,
-        {"emotion": [str(tiny_data["emotion"])]},
-        settings=RefitSettings(epochs=30, lr=5e-2, batch_size=16, eval_every=5),
-        device="cpu",
+        RefitSettings(epochs=30, lr=5e-2, batch_size=16, eval_every=5),
         force=True,  # tiny data: whether the refit wins is not the point here
     )
     new = out.info
@@ -127,12 +140,11 @@ def test_gate_counts_tasks_a_refit_left_alone_as_unchanged(
     tiny_data: dict, trained: tuple[Path, str], wh: Warehouse
 ) -> None:
     src_ref = _joint(trained, wh)
-    out = refit_heads(
+    out = _refit_emotion(
         wh,
+        tiny_data,
         src_ref,
-        {"emotion": [str(tiny_data["emotion"])]},
-        settings=RefitSettings(epochs=5, eval_every=5),
-        device="cpu",
+        RefitSettings(epochs=5, eval_every=5),
         promote=False,
     )
     registry = Registry(wh.models_dir)
@@ -154,12 +166,11 @@ def test_refit_at_a_new_token_limit_measures_every_task_again(
     src_ref = _joint(trained, wh)
     registry = Registry(wh.models_dir)
     src = registry.get(src_ref)
-    out = refit_heads(
+    out = _refit_emotion(
         wh,
+        tiny_data,
         src_ref,
-        {"emotion": [str(tiny_data["emotion"])]},
-        settings=RefitSettings(epochs=5, eval_every=5),
-        device="cpu",
+        RefitSettings(epochs=5, eval_every=5),
         promote=False,
         max_length=8,  # the tiny texts run longer: every task reads less of them
     )
