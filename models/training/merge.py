@@ -42,13 +42,13 @@ from torch import nn
 from core.warehouse import Warehouse
 from models.adapters import AdapterConfig
 from models.base.encoder import Encoder
-from models.data import Examples
+from models.data import DataError
 from models.evaluate import plot_confusion, plot_per_label_f1
-from models.inference import TextInput, metrics_for, predict_examples
+from models.inference import TextInput
 from models.registry.bundle import assemble
 from models.registry.store import Decision, Draft, Registry, VersionInfo
 from models.training.artifact import ADAPTER_FILE, HEADS_FILE, model_card, write_json
-from models.training.workflow import gate, read_eval_set, sync_catalog
+from models.training.workflow import measure_recorded, settle
 
 log = logging.getLogger("kreview.models.merge")
 
@@ -291,32 +291,6 @@ def held_out_records(a: VersionInfo, b: VersionInfo) -> dict[str, dict[str, Any]
     return out
 
 
-def evaluate_merged(
-    model: MergedModel,
-    records: Mapping[str, Mapping[str, Any]],
-    wh: Warehouse,
-    *,
-    batch_size: int = 64,
-) -> tuple[dict[str, dict[str, Any]], dict[str, Examples]]:
-    """Held-out metrics per task on the sources' recorded sets, re-read from disk and checked
-    against their fingerprints: what the promotion gate's re-evaluation does for a current
-    model (models.training.workflow.make_reevaluator). Returns (metrics, the sets read)."""
-    metrics: dict[str, dict[str, Any]] = {}
-    sets: dict[str, Examples] = {}
-    for task, record in records.items():
-        ex = read_eval_set(task, record, wh)
-        if ex is None:
-            raise MergeError(
-                f"the {task} held-out set {record['source']} is gone or changed since the "
-                "sources were measured on it"
-            )
-        log.info("%s: evaluating on %s (%d rows)", task, record["source"], len(ex))
-        preds = predict_examples(model.encoder, model.heads, model.text, ex, batch_size=batch_size)
-        metrics[task] = metrics_for(preds, ex, model.thresholds.get(task))
-        sets[task] = ex
-    return metrics, sets
-
-
 def merge_versions(
     wh: Warehouse,
     ref_a: str,
@@ -341,26 +315,35 @@ def merge_versions(
     config = merged_config(a, b, weights)
     records = held_out_records(a, b)
     model = assemble_merged(registry, config, weights, device=device)
-    held_out, sets = evaluate_merged(model, records, wh, batch_size=batch_size)
+    try:
+        held_out, sets = measure_recorded(
+            model.encoder,
+            model.heads,
+            model.text,
+            model.thresholds,
+            records,
+            wh,
+            batch_size=batch_size,
+        )
+    except DataError as exc:
+        raise MergeError(str(exc)) from None
     del model
 
     with registry.draft(a.kind) as draft:
         _write_merge(draft, a, b, alpha, weights, config, held_out, records)
     assert draft.info is not None
-    decision = None
-    if promote:
-        known = {records[t]["fingerprint"]: ex for t, ex in sets.items()}
-        decision = gate(
-            registry,
-            wh,
-            draft.info.ref,
-            known,
-            force=force,
-            min_delta=min_delta,
-            device=device,
-            batch=batch_size,
-        )
-    mirrored, note = sync_catalog(wh, registry, "models merge")
+    decision, mirrored, note = settle(
+        registry,
+        wh,
+        draft.info.ref,
+        {records[t]["fingerprint"]: ex for t, ex in sets.items()},
+        promote=promote,
+        force=force,
+        min_delta=min_delta,
+        device=device,
+        batch=batch_size,
+        command="models merge",
+    )
     return MergeOutcome(draft.info, held_out, decision, mirrored, note)
 
 

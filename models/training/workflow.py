@@ -183,6 +183,36 @@ def read_eval_set(task: str, record: Mapping[str, Any], wh: Warehouse) -> Exampl
     return ex if ex.fingerprint() == record["fingerprint"] else None
 
 
+def measure_recorded(
+    encoder: Any,
+    heads: Any,
+    text: TextInput,
+    thresholds: Mapping[str, float],
+    records: Mapping[str, Mapping[str, Any]],
+    wh: Warehouse,
+    *,
+    batch_size: int = 64,
+) -> tuple[dict[str, dict[str, Any]], dict[str, Examples]]:
+    """Held-out metrics per task on recorded sets (``records``: task -> eval_set record),
+    re-read from disk and checked against their fingerprints: how a version made from others
+    (a merge, a refit at a new token limit) is measured where its sources were. Returns
+    (metrics, the sets read); a set that is gone or changed is a DataError."""
+    metrics: dict[str, dict[str, Any]] = {}
+    sets: dict[str, Examples] = {}
+    for task, record in records.items():
+        ex = read_eval_set(task, record, wh)
+        if ex is None:
+            raise DataError(
+                f"the {task} held-out set {record['source']} is gone or changed since the "
+                "source versions were measured on it"
+            )
+        log.info("%s: evaluating on %s (%d rows)", task, record["source"], len(ex))
+        preds = predict_examples(encoder, heads, text, ex, batch_size=batch_size)
+        metrics[task] = metrics_for(preds, ex, thresholds.get(task))
+        sets[task] = ex
+    return metrics, sets
+
+
 def make_reevaluator(
     registry: Registry, wh: Warehouse, known: Mapping[str, Examples], *, device: str, batch: int
 ) -> Any:
@@ -222,6 +252,30 @@ def gate(
         min_delta=min_delta,
         reevaluate=make_reevaluator(registry, wh, known, device=device, batch=batch),
     )
+
+
+def settle(
+    registry: Registry,
+    wh: Warehouse,
+    ref: str,
+    known: Mapping[str, Examples],
+    *,
+    promote: bool,
+    force: bool,
+    min_delta: float,
+    device: str,
+    batch: int,
+    command: str,
+) -> tuple[Decision | None, bool, str]:
+    """The end of a refit or a merge: the promotion gate (when ``promote``), then the catalog
+    mirrored. Returns (decision, mirrored, note)."""
+    decision = None
+    if promote:
+        decision = gate(
+            registry, wh, ref, known, force=force, min_delta=min_delta, device=device, batch=batch
+        )
+    mirrored, note = sync_catalog(wh, registry, command)
+    return decision, mirrored, note
 
 
 def sync_catalog(wh: Warehouse, registry: Registry, command: str = "models") -> tuple[bool, str]:

@@ -224,6 +224,18 @@ def test_refit_refuses_what_it_cannot_do(
     src_ref = _joint(trained, wh)
     with pytest.raises(ValueError, match="only sentiment and emotion"):
         refit_heads(wh, src_ref, {"similarity": [str(tiny_data["similarity"])]}, device="cpu")
+    # a task the source was never measured on cannot be measured again at a new limit
+    import json
+
+    from models.base.bootstrap import write_checksums
+
+    folder = Registry(wh.models_dir).get(src_ref).path
+    metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+    del metrics["held_out"]["similarity"]
+    (folder / "metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
+    write_checksums(folder)
+    with pytest.raises(ValueError, match="no held-out metrics for similarity"):
+        refit_heads(wh, src_ref, {}, device="cpu", max_length=16)
     with pytest.raises(ValueError, match="nothing to refit"):
         refit_heads(wh, src_ref, {}, device="cpu", max_length=32)  # the limit it has
     with pytest.raises(ValueError, match="the base reads 8 to 64 tokens"):
