@@ -9,6 +9,9 @@ command under it, so a command never prints a traceback. It prints
 - for a known exception of a module that does not raise KreviewError (a base encoder that
   cannot be found, a read-only file system, ...): the same, with the code of its kind;
 - for Ctrl-C / SIGTERM: ``kreview: interrupted ...``, exit 130 / 143;
+- for a reader of stdout that went away (``kreview models list | head``): nothing, exit 1
+  (as click, rich and the Python docs do: rich's tables and help end a broken pipe so
+  themselves; this covers plain writes);
 - for anything else (a bug): one line naming a file that holds the traceback, exit 70.
 
 ``--debug`` (or ``KREVIEW_DEBUG=1``) prints the traceback too. Typer's own usage errors (an
@@ -20,6 +23,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import select
 import sys
 import tempfile
 import traceback
@@ -174,8 +178,25 @@ def _first_line(exc: BaseException, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _stdout_reader_gone() -> bool:
+    """Whether stdout is a pipe whose reading end is closed (a pipe's write end polls as an
+    error then); a BrokenPipeError from a socket (a scraped site, an API client) is not this."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(event & select.POLLERR for _, event in poller.poll(0))
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
 def handle(exc: BaseException, *, debug: bool = False) -> int:
     """Print the one line for ``exc`` (and its traceback under --debug); the exit code."""
+    if isinstance(exc, BrokenPipeError) and _stdout_reader_gone():
+        # `kreview ... | head` has read what it wanted: no error line and no "Exception ignored"
+        # when Python flushes stdout at exit (the docs' recipe: point stdout at /dev/null).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_FAILED
     if debug_wanted(debug):
         traceback.print_exception(exc, file=sys.stderr)
     if isinstance(exc, KeyboardInterrupt):

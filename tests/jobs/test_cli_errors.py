@@ -31,6 +31,7 @@ import pytest
 from core.catalog import open_writer
 from core.errors import (
     EXIT_BUSY,
+    EXIT_FAILED,
     EXIT_INTERNAL,
     EXIT_MISSING,
     EXIT_MODEL,
@@ -766,3 +767,65 @@ def test_the_readme_lists_every_exit_code() -> None:
         if first and all(part.strip().isdigit() for part in first.split("/")):
             listed |= {int(part) for part in first.split("/")}
     assert listed == set(EXIT_CODES)
+
+
+PIPE = """
+import sys
+import jobs.status
+
+def write(*args, **kwargs):
+    print("x" * 200_000)  # more than a pipe holds: the write itself fails
+    raise AssertionError("the write should have failed")
+
+def socket_gone(*args, **kwargs):
+    raise BrokenPipeError(32, "Broken pipe")  # as a closed HTTP connection raises it
+
+jobs.status.collect = write if sys.argv[1] == "write" else socket_gone
+import jobs.cli
+
+sys.argv = ["kreview", *sys.argv[2:]]
+jobs.cli.main()
+"""
+
+
+def _closed_reader(tmp: Path, argv: list[str]) -> tuple[int, str]:
+    """Run ``argv`` with its stdout a pipe whose reader has closed before it writes."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("KREVIEW_")}
+    clean.update(PYTHONPATH=str(REPO))
+    child = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean, cwd=tmp
+    )
+    assert child.stdout is not None and child.stderr is not None
+    child.stdout.close()
+    stderr = child.stderr.read().decode("utf-8", "replace")
+    return child.wait(timeout=120), stderr
+
+
+@pytest.mark.parametrize("how", ["help", "command"])
+def test_a_reader_that_goes_away_ends_the_command_quietly(
+    tmp_path: Path, catalog_template: Path, how: str
+) -> None:
+    """`kreview ... | head`: no error line, no "Exception ignored" at exit, exit 1 (click's,
+    rich's and the Python docs' convention)."""
+    shutil.copytree(catalog_template, tmp_path / "wh")
+    before = snapshot(tmp_path)
+    if how == "help":  # typer prints help through rich, which ends a broken pipe itself
+        argv = [sys.executable, "-m", "jobs.cli", "train", "joint", "--help"]
+    else:
+        argv = [sys.executable, "-c", PIPE, "write", "-w", str(tmp_path / "wh"), "status"]
+    code, stderr = _closed_reader(tmp_path, argv)
+    assert (code, stderr) == (EXIT_FAILED, "")
+    # (an empty logs/kreview.jsonl is what `status` opens on any run; not this test's subject)
+    assert changed_outside(before, snapshot(tmp_path), owns=("wh/logs",)) == []
+
+
+def test_a_broken_socket_is_still_reported(tmp_path: Path, catalog_template: Path) -> None:
+    """Only a closed stdout is quiet: a BrokenPipeError from elsewhere is an error line."""
+    shutil.copytree(catalog_template, tmp_path / "wh")
+    argv = [sys.executable, "-c", PIPE, "socket", "-w", str(tmp_path / "wh"), "status"]
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("KREVIEW_")}
+    clean.update(PYTHONPATH=str(REPO))
+    done = subprocess.run(
+        argv, env=clean, capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
+    assert_one_line(done, EXIT_INTERNAL, "unexpected error: BrokenPipeError")
