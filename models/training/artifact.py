@@ -184,6 +184,7 @@ def model_card(
         lines.append(f"- started from the weights of `{tr['init_from']}` (`--init-from`)")
     if tr.get("search"):
         lines.append(f"- hyperparameter search: {tr['search']}")
+    lines += _merge_section(config)
     lines += [
         "",
         "## Use and limits",
@@ -198,3 +199,26 @@ def model_card(
         "",
     ]
     return "\n".join(lines)
+
+
+def _merge_section(config: Mapping[str, Any]) -> list[str]:
+    """The lineage of a merge (models/training/merge.py), from its config: rendered here so
+    that a later refit of the merge, which copies the config, keeps it on its card too."""
+    merge = config.get("merge")
+    if not merge:
+        return []
+    a, b = merge["from"]
+    alpha = merge["alpha"]
+    ad = config["adapter"]
+    r_a, r_b = merge["source_adapters"]
+    heads = ", ".join(f"{t} {how}" for t, how in merge["heads"].items())
+    return [
+        "",
+        "## Merge",
+        "",
+        f"A weight-space interpolation (model soup / WiSE-FT) of `{a}` (weight α = {alpha:g}) "
+        f"and `{b}` (weight {1 - alpha:g}): θ = α·θ_A + (1 − α)·θ_B. The LoRA update is merged "
+        f"exactly (ranks concatenated: r {r_a} + {r_b} = {ad['r']}, alpha {ad['alpha']:g} keeps "
+        f"the sources' scale); heads: {heads}; decision thresholds interpolated, not re-tuned. "
+        f"The held-out results above are the merge's own; the training figures are those of `{a}`.",
+    ]

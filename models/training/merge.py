@@ -380,17 +380,7 @@ def _write_merge(
     }
     write_json(folder / "metrics.json", metrics)
     plots = _plots(folder, held_out)
-    card = model_card(cfg, metrics, plots, draft.ref)
-    heads = ", ".join(f"{t} {how}" for t, how in weights.heads.items())
-    card += (
-        f"\n## Merge\n\nA weight-space interpolation (model soup / WiSE-FT) of `{a.ref}` "
-        f"(weight α = {alpha:g}) and `{b.ref}` (weight {1 - alpha:g}): "
-        "θ = α·θ_A + (1 − α)·θ_B. The LoRA update is merged exactly (ranks concatenated: "
-        f"r {a.config['adapter']['r']} + {b.config['adapter']['r']} = {weights.adapter.r}, "
-        f"alpha {weights.adapter.alpha:g} keeps the sources' scale); heads: {heads}; "
-        "decision thresholds interpolated, not re-tuned. The held-out results above are the "
-        f"merge's own; the training figures are those of `{a.ref}`.\n"
-    )
+    card = model_card(cfg, metrics, plots, draft.ref)  # its "## Merge" from cfg["merge"]
     (folder / "card.md").write_text(card, encoding="utf-8")
 
 

@@ -313,6 +313,8 @@ def test_cli_merge_writes_a_version_that_show_refit_and_promote_take(
     assert code == 0, text
     refit = [v for v in Registry(wh.models_dir).versions() if v.config.get("refit")]
     assert [v.config["refit"]["from"] for v in refit] == [merged.ref]
+    card = (refit[0].path / "card.md").read_text(encoding="utf-8")
+    assert "## Merge" in card and "## Head refit" in card and "α = 0.5" in card  # lineage kept
     code, text = kreview("promote", merged.ref)
     assert code in (0, 1), text
     assert f"promotion of {merged.ref}" in text
