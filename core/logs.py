@@ -3,14 +3,16 @@ short human lines on stderr.
 
 The file is optional: where ``logs/`` cannot be written (a read-only warehouse) logging falls
 back to stderr alone, and a read-only command (``create=False``) never creates ``logs/``; it
-appends to the file only where the folder already exists. A record logged with
-``extra={"file_only": True}`` goes to the file and not to stderr (the CLI's error line has
-already said it there)."""
+appends to the file only where the folder already exists, and creates the file only when it has
+a record to write (a command that logs nothing leaves the folder as it found it). A record
+logged with ``extra={"file_only": True}`` goes to the file and not to stderr (the CLI's error
+line has already said it there)."""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,15 +82,23 @@ def setup_logging(
     _log_file = None
     if log_dir is None or (not create and not log_dir.is_dir()):
         return None
+    path = log_dir / "kreview.jsonl"
     try:
         if create:
             log_dir.mkdir(parents=True, exist_ok=True)
-        fh = logging.FileHandler(log_dir / "kreview.jsonl", encoding="utf-8")
+        if create or path.exists():
+            fh = logging.FileHandler(path, encoding="utf-8")  # opening it probes writability
+        elif os.access(log_dir, os.W_OK):
+            # A reader starts no log (one rotated away, or never written): the file is opened
+            # only when a record is written, so a command that logs nothing creates nothing.
+            fh = logging.FileHandler(path, encoding="utf-8", delay=True)
+        else:
+            return None
     except OSError:
         return None  # read-only or not ours: stderr only
     fh.setFormatter(JsonLinesFormatter())
     root.addHandler(fh)
-    _log_file = log_dir / "kreview.jsonl"
+    _log_file = path
     return _log_file
 
 
