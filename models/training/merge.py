@@ -316,15 +316,7 @@ def merge_versions(
     records = held_out_records(a, b)
     model = assemble_merged(registry, config, weights, device=device)
     try:
-        held_out, sets = measure_recorded(
-            model.encoder,
-            model.heads,
-            model.text,
-            model.thresholds,
-            records,
-            wh,
-            batch_size=batch_size,
-        )
+        held_out, sets = measure_recorded(model, records, wh, batch_size=batch_size)
     except DataError as exc:
         raise MergeError(str(exc)) from None
     del model

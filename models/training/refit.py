@@ -241,15 +241,7 @@ def refit_heads(
                 "nothing to measure them again on at the new token limit"
             )
         records = {t: dict(source.held_out(t)["eval_set"]) for t in others}
-        remeasured, sets = measure_recorded(
-            model.encoder,
-            model.heads,
-            model.text,
-            model.thresholds,
-            records,
-            wh,
-            batch_size=batch_size,
-        )
+        remeasured, sets = measure_recorded(model, records, wh, batch_size=batch_size)
         known.update({records[t]["fingerprint"]: ex for t, ex in sets.items()})
 
     with registry.draft(source.kind) as draft:

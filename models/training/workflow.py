@@ -21,7 +21,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from core.catalog import open_writer
 from core.lock import WarehouseLocked, writer_lock
@@ -183,11 +183,21 @@ def read_eval_set(task: str, record: Mapping[str, Any], wh: Warehouse) -> Exampl
     return ex if ex.fingerprint() == record["fingerprint"] else None
 
 
+class ScoringModel(Protocol):
+    """What measuring needs of a model in memory (a loaded version, a merge before it is one)."""
+
+    @property
+    def encoder(self) -> Any: ...
+    @property
+    def heads(self) -> Any: ...
+    @property
+    def text(self) -> TextInput: ...
+    @property
+    def thresholds(self) -> Mapping[str, float]: ...
+
+
 def measure_recorded(
-    encoder: Any,
-    heads: Any,
-    text: TextInput,
-    thresholds: Mapping[str, float],
+    model: ScoringModel,
     records: Mapping[str, Mapping[str, Any]],
     wh: Warehouse,
     *,
@@ -207,8 +217,8 @@ def measure_recorded(
                 "source versions were measured on it"
             )
         log.info("%s: evaluating on %s (%d rows)", task, record["source"], len(ex))
-        preds = predict_examples(encoder, heads, text, ex, batch_size=batch_size)
-        metrics[task] = metrics_for(preds, ex, thresholds.get(task))
+        preds = predict_examples(model.encoder, model.heads, model.text, ex, batch_size=batch_size)
+        metrics[task] = metrics_for(preds, ex, model.thresholds.get(task))
         sets[task] = ex
     return metrics, sets
 
