@@ -35,6 +35,11 @@ if TYPE_CHECKING:
 Kind = StrEnum("Kind", [(k, k) for k in KINDS])
 
 
+class Keep(StrEnum):
+    best = "best"
+    last = "last"
+
+
 def parse_data(kind: str, specs: list[str]) -> dict[str, list[str]]:
     """``--data PATH`` for one task; ``--data task=PATH`` (each task at least once) for joint."""
     out: dict[str, list[str]] = {}
@@ -199,6 +204,15 @@ def train_command(
             "orders, while the seed keeps the validation split.",
         ),
     ] = 0,
+    keep: Annotated[
+        Keep,
+        typer.Option(
+            "--keep",
+            help="The weights the run hands back: the best validation score's (best) or the "
+            "last step's (last). Chosen after the loop: a finished run resumed with --resume "
+            "can take the other one.",
+        ),
+    ] = Keep.best,
     limit: Annotated[int | None, typer.Option(help="Training rows per task (sample).")] = None,
     eval_limit: Annotated[int | None, typer.Option(help="Held-out rows (sample).")] = None,
     seed: Annotated[int | None, typer.Option()] = None,
@@ -311,6 +325,7 @@ def train_command(
             mixed_precision=tc.mixed_precision,
             head_dropout=tc.head_dropout,
             order_offset=order_offset,
+            keep=keep.value,
         ),
         adapter=adapter,
         limit=limit,

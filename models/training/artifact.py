@@ -104,6 +104,7 @@ def write_artifact(
             "examples_per_s": round(result.examples_per_s, 2),
             "stopped_early": result.stopped_early,
             "best_step": result.best_step,
+            "kept_step": result.kept_step,
             "resumed_from": result.resumed_from,
             "init_from": result.init_from,
             "order_offset": result.order_offset,
@@ -172,7 +173,8 @@ def model_card(
         f"- {tr['steps']:,} optimizer steps ({tr['epochs_run']} epochs), batch {tr['batch_size']}"
         f" × {tr['grad_accum']}, lr {tr['lr']:g}, weight decay {tr['weight_decay']:g}, "
         f"warmup {tr['warmup_ratio']:g}; best step {tr['best_step']:,}"
-        + (", stopped early" if tr["stopped_early"] else ""),
+        + (", stopped early" if tr["stopped_early"] else "")
+        + _kept_note(tr),
         f"- {tr['train_seconds']:,.0f} s of training on {tr['hardware']} "
         f"({tr['examples_per_s']:,.1f} examples/s, mixed precision {tr['mixed_precision']})",
         f"- decision thresholds tuned on validation: {config['thresholds'] or 'none'}",
@@ -199,6 +201,14 @@ def model_card(
         "",
     ]
     return "\n".join(lines)
+
+
+def _kept_note(training: Mapping[str, Any]) -> str:
+    """The card says so when the weights are not the best step's (``--keep last``)."""
+    kept = training.get("kept_step")  # absent in versions trained before --keep existed
+    if kept is None or kept == training["best_step"]:
+        return ""
+    return f"; weights of step {kept:,} kept (--keep last)"
 
 
 def _merge_section(config: Mapping[str, Any]) -> list[str]:

@@ -9,7 +9,8 @@ encoder/adapter: the ``joint`` kind) and returns it with its validation results:
 - AdamW (no weight decay on biases and LayerNorm), linear warmup then linear decay,
   gradient clipping;
 - validation every ``eval_every`` steps and at each epoch end; early stopping after
-  ``patience`` evaluations without improvement; the best weights are restored at the end;
+  ``patience`` evaluations without improvement; the best weights are restored at the end
+  (``keep="last"``: the last step's instead);
 - a fixed seed; checkpoints (safetensors, see :mod:`models.training.checkpoint`) every
   ``checkpoint_every`` steps, after each validation and on Ctrl-C, so that ``resume=True``
   continues a killed run from its last checkpoint with the same batches and random state;
@@ -32,7 +33,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -99,6 +100,12 @@ class LoopSettings:
     # otherwise replay the batch order of the stage before it; the validation split (picked
     # by the seed) stays put.
     order_offset: int = 0
+    # Which weights the run hands back: "best" (the best validation score) or "last" (the
+    # last step's). Early stopping's score is a mean over tasks that adds -MAE for stars to
+    # accuracies, so a later step better on the task one cares about can lose it narrowly.
+    # Not part of the run key: it is chosen after the loop, so a finished run can be resumed
+    # with the other choice.
+    keep: Literal["best", "last"] = "best"
     # False: no checkpoints at all (search trials, which are never resumed)
     checkpoints: bool = True
 
@@ -140,6 +147,7 @@ class TrainResult:
     devices: dict[str, str] = field(default_factory=dict)
     init_from: str | None = None  # the registered version the weights started from
     order_offset: int = 0
+    kept_step: int = 0  # the step whose weights were handed back (best_step or the last)
 
     @property
     def examples_per_s(self) -> float:
@@ -455,8 +463,10 @@ def train(
         if loop.tensorboard:
             accelerator.end_training()
 
-    if best is not None:
+    kept_step = pos.step
+    if loop.keep == "best" and best is not None:
         load_trainable(model, best)
+        kept_step = pos.best_step
     score, val_metrics, thresholds = validate(model, text, splits, loop.eval_batch_size)
     model.eval()
     return TrainResult(
@@ -482,6 +492,7 @@ def train(
         devices={"device": str(accelerator.device), "mixed_precision": precision},
         init_from=init_from.ref if init_from is not None else None,
         order_offset=loop.order_offset,
+        kept_step=kept_step,
     )
 
 

@@ -119,6 +119,29 @@ def test_early_stopping_and_best_weights(tiny_base: Path, tiny_data: dict, tmp_p
     assert res.best_step == 2
 
 
+def test_keep_last_hands_back_the_last_steps_weights(
+    tiny_base: Path, tiny_data: dict, tmp_path: Path
+) -> None:
+    splits = _splits(tiny_data)
+    loop = replace(LOOP, eval_every=2)
+    best = _train(tiny_base, tmp_path, splits, loop=loop)
+    assert best.kept_step == best.best_step < best.steps  # else this test could not tell
+    # The finished run resumed with the other choice: no step is trained again, the
+    # checkpoint's last weights are handed back instead of the best ones.
+    last = _train(tiny_base, tmp_path, splits, loop=replace(loop, keep="last"), resume=True)
+    assert last.resumed_from == last.steps == best.steps
+    assert last.best_step == best.best_step and last.kept_step == last.steps
+    assert last.run_key == best.run_key  # --keep is no part of the run's identity
+    evals = [h for h in last.history if h["kind"] == "eval"]
+    assert evals[-1]["step"] == last.steps and last.val_score == evals[-1]["metric"]
+    ours = dict(last.network.named_parameters())
+    assert any(
+        not torch.equal(ours[name], p)
+        for name, p in best.network.named_parameters()
+        if p.requires_grad
+    )
+
+
 def test_resume_after_a_kill_continues_exactly(
     tiny_base: Path, tiny_data: dict, tmp_path: Path
 ) -> None:

@@ -68,8 +68,9 @@ def test_init_from_continues_the_source_model(
     # "current" resolves to the version serving the task; a real rate moves the weights; the
     # order offset reaches the run and its record
     code, out = _kreview(
-        wh, *train, *FAST, "--init-from", "current", "--max-steps", "3", "--order-offset", "1"
-    )
+        wh, *train, *FAST, "--init-from", "current", "--max-steps", "3", "--order-offset", "1",
+        "--keep", "last",
+    )  # fmt: skip
     assert code == 0, out
     # the one new version (not the newest name: versions made within one second sort by
     # their random suffix)
@@ -79,6 +80,7 @@ def test_init_from_continues_the_source_model(
     assert third.config["training"]["init_from"] == first.ref
     assert third.config["training"]["order_offset"] == 1
     assert second.config["training"]["order_offset"] == 0
+    assert third.config["training"]["kept_step"] == 3
     c = _weights(registry, third.ref)
     assert any(not torch.allclose(a[k], c[k]) for k in a if k.endswith("lora_B"))
 
