@@ -98,15 +98,14 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[Migration]:
     for mig in migrations():
         if mig.version in done:
             continue
-        con.execute("BEGIN TRANSACTION")
         try:
-            con.execute(mig.sql)
-            con.execute(
-                "INSERT INTO schema_version (version, name) VALUES (?, ?)", [mig.version, mig.name]
-            )
-            con.execute("COMMIT")
+            with transaction(con):
+                con.execute(mig.sql)
+                con.execute(
+                    "INSERT INTO schema_version (version, name) VALUES (?, ?)",
+                    [mig.version, mig.name],
+                )
         except duckdb.Error as exc:
-            con.execute("ROLLBACK")
             raise RuntimeError(f"migration {mig.version:04d}_{mig.name} failed: {exc}") from exc
         applied.append(mig)
     return applied
@@ -136,27 +135,17 @@ def create_views(con: duckdb.DuckDBPyConnection) -> list[str]:
     Views are part of the schema: every writer brings them up to date with the tables, so a
     reader never finds a view missing or older than the code."""
     files = view_files()
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         for rel in files:
             con.execute(read_sql(rel))
-        con.execute("COMMIT")
-    except duckdb.Error:
-        con.execute("ROLLBACK")
-        raise
     return files
 
 
 def refresh_aggregates(con: duckdb.DuckDBPyConnection) -> None:
     """Rebuild the materialized per-title aggregates (title_stats, scope_priors) in one
     transaction. Stages that change reviews or scores call it before they finish."""
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         run_script(con, "aggregates/title_stats.sql")
-        con.execute("COMMIT")
-    except duckdb.Error:
-        con.execute("ROLLBACK")
-        raise
 
 
 def storage_version(con: duckdb.DuckDBPyConnection, database: str | None = None) -> str | None:

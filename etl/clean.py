@@ -18,7 +18,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from core.catalog import open_writer
+from core.catalog import open_writer, transaction
 from core.sqlfiles import run_script
 from core.stage import StageContext, StageResult
 from etl.clean_config import CleanConfig
@@ -251,17 +251,12 @@ def run(ctx: StageContext[CleanConfig]) -> StageResult:
         phases.done("keys")
         totals = _Totals()
         batches = prefetched(chunks, lambda numbers: _clean_chunk(files, numbers, winners, cfg))
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             n_spam = _write(con, ctx, files, rows, keys, batches, totals, phases)
             # title_scores follows the reviews, in the same transaction: a kill between the
             # two can never leave the aggregates stale.
             run_script(con, "aggregates/title_stats.sql")
             phases.done("aggregates")
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
         phases.done("commit")
         # Closing the connection would checkpoint anyway; done here, its cost shows as a phase.
         con.execute("CHECKPOINT")

@@ -22,7 +22,7 @@ import pyarrow as pa
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from core.catalog import open_writer
+from core.catalog import open_writer, transaction
 from core.stage import StageContext, StageResult
 from etl import raw_store, scrape_journal
 from etl.fetch import Fetcher, FetchStats, min_gap
@@ -275,8 +275,7 @@ def _record(
     quarantine: list[dict[str, Any]],
 ) -> None:
     """One transaction; recording a run's rows again replaces them (idempotent)."""
-    with open_writer(ctx.wh) as con:
-        con.execute("BEGIN TRANSACTION")
+    with open_writer(ctx.wh) as con, transaction(con):
         con.execute("DELETE FROM scrape_titles WHERE run_id = ?", [run_id])
         con.execute("DELETE FROM quarantine WHERE stage = ? AND run_id = ?", [ctx.stage, run_id])
         # Whole tables in one statement each (Arrow registered as a view), not row by row.
@@ -288,7 +287,6 @@ def _record(
                 con.register("incoming", pa.Table.from_pylist(rows))
                 con.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM incoming")
                 con.unregister("incoming")
-        con.execute("COMMIT")
 
 
 def _summary(rows: list[dict[str, Any]], quarantined: int, resumed: int) -> dict[str, Any]:

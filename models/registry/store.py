@@ -43,6 +43,7 @@ from typing import Any
 import duckdb
 
 from core.atomic import atomic_write_text
+from core.catalog import transaction
 from core.digest import sha256_file
 from core.errors import EXIT_USAGE, ModelError
 from models.base.bootstrap import (
@@ -480,8 +481,7 @@ def mirror_to_catalog(con: duckdb.DuckDBPyConnection, registry: Registry) -> int
                 )
             )
     bases = registry.bases()
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         con.execute("DELETE FROM model_versions")
         if rows:
             con.executemany(
@@ -496,10 +496,6 @@ def mirror_to_catalog(con: duckdb.DuckDBPyConnection, registry: Registry) -> int
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 [b["name"], b["base_id"], b["path"], b["sha256"], b["min_cosine"], b["created_at"]],
             )
-        con.execute("COMMIT")
-    except duckdb.Error:
-        con.execute("ROLLBACK")
-        raise
     return len(rows)
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import torch
 
+from core.catalog import transaction
 from core.errors import raise_if_interrupted
 from models.config import REQUIRED_TASKS, ScoringConfig
 from models.heads import rating_mean, rating_median
@@ -240,12 +241,7 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table) -> None:
 
 def write_chunk(con: duckdb.DuckDBPyConnection, rows: ChunkRows) -> None:
     """One chunk, one transaction: either all its rows land or none."""
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         _insert(con, "scores", rows.scores)
         _insert(con, "embeddings", rows.embeddings)
         _insert(con, "rating_scores", rows.ratings)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise

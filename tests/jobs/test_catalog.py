@@ -9,7 +9,14 @@ import duckdb
 import pytest
 
 from core import catalog, sqlfiles
-from core.catalog import CatalogBusy, CatalogMissing, migrate, open_reader, open_writer
+from core.catalog import (
+    CatalogBusy,
+    CatalogMissing,
+    migrate,
+    open_reader,
+    open_writer,
+    transaction,
+)
 from core.sqlfiles import Migration
 from core.warehouse import Warehouse
 from jobs.config import AppConfig
@@ -61,6 +68,19 @@ def test_failed_migration_rolls_back(tmp_path: Path, monkeypatch: pytest.MonkeyP
     }
     assert "a" in tables and "b" not in tables  # 2's partial work is gone
     assert [r[0] for r in con.execute("SELECT version FROM schema_version").fetchall()] == [1]
+
+
+@pytest.mark.parametrize("failure", [duckdb.Error, KeyboardInterrupt])
+def test_a_transaction_keeps_all_of_its_writes_or_none(failure: type[BaseException]) -> None:
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (x INTEGER)")
+    with pytest.raises(failure), transaction(con):
+        con.execute("INSERT INTO t VALUES (1)")
+        raise failure("stop")  # a failed statement, or Ctrl-C between two
+    assert con.execute("SELECT count(*) FROM t").fetchone() == (0,)
+    with transaction(con):  # the connection is usable again, and a block that ends commits
+        con.execute("INSERT INTO t VALUES (2)")
+    assert con.execute("SELECT x FROM t").fetchall() == [(2,)]
 
 
 def _catalog_before(
