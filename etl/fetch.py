@@ -49,8 +49,20 @@ from core.retry import Backoff, backoff_delay
 from etl.robots import RobotsAnswer, RobotsGuard, RobotsReport
 from etl.scrape_config import ScrapeConfig
 
-# Requests of these kinds carry data and are paced; scripts and stylesheets load freely.
+# Requests of these kinds carry data and are paced; scripts and stylesheets load freely,
+# except the scripts a page names as its data (JSONP: see `is_data_request`).
 GATED_RESOURCE_TYPES = frozenset({"document", "xhr", "fetch"})
+
+
+def is_data_request(resource_type: str, url: str, data_script_paths: frozenset[str]) -> bool:
+    """Whether a page's request carries the site's data: paced by the host gate, its status
+    read as the page's answer. ``document``/``xhr``/``fetch`` always; a ``<script>`` when its
+    path is one the page's source names (a JSONP API, such as Naver's review list, which
+    Playwright reports as ``script``: unpaced and unread otherwise, a failing list would look
+    like one that ended)."""
+    if resource_type in GATED_RESOURCE_TYPES:
+        return True
+    return resource_type == "script" and urlsplit(url).path in data_script_paths
 
 
 class FetchError(RuntimeError):
@@ -246,6 +258,8 @@ class PageSession:
     page: Page
     url: str
     data_statuses: list[int] = field(default_factory=list)
+    # Paths of <script> requests that carry the page's data (JSONP), see is_data_request.
+    data_script_paths: frozenset[str] = frozenset()
 
     def failing(self) -> bool:
         """Whether the page's latest data request failed (5xx or 429)."""
@@ -296,6 +310,8 @@ class Fetcher:
         self._page_429s: Counter[str] = Counter()
         # Page requests let through by `_route` whose end the gate has not heard of yet.
         self._in_flight: set[Request] = set()
+        # The open pages' sessions, for `_route` to read what a page counts as its data.
+        self._sessions: dict[Page, PageSession] = {}
         self._pw: Playwright | None = None
         self._context: BrowserContext | None = None
 
@@ -366,7 +382,10 @@ class Fetcher:
             await route.abort()
             return
         # Navigations are paced by `_open` itself, outside the navigation timeout.
-        if req.resource_type not in GATED_RESOURCE_TYPES or req.is_navigation_request():
+        page = _page_of(req)
+        session = self._sessions.get(page) if page is not None else None
+        scripts = session.data_script_paths if session is not None else frozenset()
+        if req.is_navigation_request() or not is_data_request(req.resource_type, req.url, scripts):
             await route.continue_()
             return
         host = host_of(req.url)
@@ -477,26 +496,34 @@ class Fetcher:
         return await self._with_retries(url, attempt)
 
     @asynccontextmanager
-    async def page(self, url: str) -> AsyncIterator[PageSession]:
+    async def page(
+        self, url: str, data_script_paths: frozenset[str] = frozenset()
+    ) -> AsyncIterator[PageSession]:
         """An open page at ``url`` (loaded, retried per config); holds one of the host's slots
-        while open, so at most N pages per host are open at once."""
+        while open, so at most N pages per host are open at once. ``data_script_paths``: the
+        paths of the ``<script>`` requests that load the page's data (JSONP), paced and read
+        like its XHRs."""
         host = host_of(url)
         await self._robots_check(url)  # before taking a slot: reading robots.txt takes one
         async with self.gate.slot(host):
-            session: PageSession = await self._with_retries(url, lambda: self._open(url, host))
+            session: PageSession = await self._with_retries(
+                url, lambda: self._open(url, host, data_script_paths)
+            )
             try:
                 yield session
             finally:
+                self._sessions.pop(session.page, None)
                 await session.page.close()
                 # Requests still open when the page closed will not report their end.
                 for req in [r for r in self._in_flight if _page_of(r) is session.page]:
                     self._request_done(req)
 
-    async def _open(self, url: str, host: str) -> PageSession:
+    async def _open(self, url: str, host: str, data_script_paths: frozenset[str]) -> PageSession:
         # A fresh page per attempt: after a timed-out navigation the old page is still busy
         # with it, and a second goto on it is aborted.
         page = await self._ctx().new_page()
-        session = PageSession(page, url)
+        session = PageSession(page, url, data_script_paths=data_script_paths)
+        self._sessions[page] = session
         page.on("response", lambda resp: self._on_page_response(session, resp))
         page.on("requestfinished", self._request_done)
         page.on("requestfailed", self._request_done)
@@ -511,6 +538,7 @@ class Fetcher:
                 raise _Retry("no response")
             self._check_status(url, resp.status, resp.headers.get("retry-after"))
         except BaseException:
+            self._sessions.pop(page, None)
             await page.close()
             raise
         return session
@@ -575,7 +603,9 @@ class Fetcher:
     def _on_page_response(self, session: PageSession, resp: Response) -> None:
         """Statuses of the page's own data requests; a 429 there holds the host as well."""
         req = resp.request
-        if req.is_navigation_request() or req.resource_type not in GATED_RESOURCE_TYPES:
+        if req.is_navigation_request() or not is_data_request(
+            req.resource_type, req.url, session.data_script_paths
+        ):
             return
         session.data_statuses.append(resp.status)
         self.stats.statuses[resp.status] += 1

@@ -53,6 +53,14 @@ class NaverConfig(Frozen):
     scroll_container_selector: str = (
         'div._content[data-tab="audience"] div.lego_review_list._scroller'
     )
+    # The paths of the list API the box loads its cards from: the page's configured
+    # m.search.naver.com one and the 2026 ts-proxy.naver.com one. Its calls carry a JSONP
+    # `_callback`, so the browser loads them as <script>: requests to these paths are paced by
+    # the host gate and their statuses read, like an XHR's.
+    list_api_paths: tuple[str, ...] = (
+        "/p/csearch/content/nqapirender.nhn",
+        "/dcontent/nqapirender.nhn",
+    )
     # An element whose text holds the number of reviews the page promises. The page has none
     # today (its only number counts raters): None, and the list is scrolled until it ends.
     count_selector: str | None = None

@@ -127,8 +127,9 @@ WAF_CHALLENGE = (
 # with its own scrolling list of `li.area_card._item` cards carrying `data-rating-id` and the
 # full text in `data-report-title`; the shown text cut with 펼쳐보기; spoiler cards masked
 # until the switch is on; 최신순 as `li._tab[data-param="u3=newest"]` in `div._sorting_wrap`;
-# more cards from `nqapirender.nhn` as {"html": ...}, "" past the end. Marked guesses there:
-# the cut length, what the spoiler switch's "on" does, fetch rather than a JSONP <script>.
+# more cards from `nqapirender.nhn` as {"html": ...}, "" past the end, loaded as a JSONP
+# <script> with the `_callback` the site's own calls carry. Marked guesses there: the cut
+# length, what the spoiler switch's "on" does.
 
 CUT_CHARS = 100  # guess: shown texts longer than this are cut with "..."
 NAVER_PAGE_SIZE = 10  # cards per list request (the dumps grow by 10)
@@ -223,11 +224,12 @@ def naver_netizen(reviews: list[Review]) -> list[Review]:
     return [replace(r, review_id=str(int(r.review_id) + 5_000_000)) for r in reviews[-10:]]
 
 
-# The page's own script. Scrolling near the bottom of a pane's box loads its next cards (fetch
-# rather than the site's JSONP <script> is a guess); 최신순 reloads the list newest first;
-# 펼쳐보기 shows a card's whole text; the spoiler switch unmasks spoiler texts (a guess). A
-# failed load leaves `loading` false, so the next scroll tries again (what the scraper's
-# stall-and-rescroll relies on).
+# The page's own script. Scrolling near the bottom of a pane's box loads its next cards, as a
+# JSONP <script> named by the site's `_callback` scheme (docs/sources/naver.md, N7); 최신순
+# reloads the list newest first; 펼쳐보기 shows a card's whole text; the spoiler switch unmasks
+# spoiler texts (a guess). A failed load (an HTTP error, or a body that never calls back)
+# leaves `loading` false, so the next scroll tries again (what the scraper's stall-and-rescroll
+# relies on).
 _SCRIPT = """
 (function () {
   var pane = document.querySelector('div._content[data-tab="audience"]');
@@ -239,19 +241,25 @@ _SCRIPT = """
   var page = 1;
   var more = box.getAttribute('data-more') === '1';
   var loading = false;
+  var code = new URL(api, location.href).searchParams.get('u1');
   function load(reset) {
     if (loading || (!more && !reset)) return;
     loading = true;
     var next = reset ? 1 : page + 1;
-    fetch(api + '&u3=' + sort + '&u4=' + (sort === 'newest') + '&u2=' + next)
-      .then(function (r) { if (!r.ok) throw new Error('HTTP ' + r.status); return r.json(); })
-      .then(function (d) {
-        if (reset) { list.innerHTML = ''; }
-        list.insertAdjacentHTML('beforeend', d.html);
-        page = next; more = d.html !== '';
-      })
-      .catch(function () {})
-      .then(function () { loading = false; });
+    var u4 = String(sort === 'newest');
+    var name = '_nexearch_where_68_pkid_movieKBPointAPI_fileKey_' + code + '_u1_true_u5_' +
+      sort + '_u3_' + u4 + '_u4_' + next + '_u2';
+    window[name] = function (d) {
+      if (reset) { list.innerHTML = ''; }
+      list.insertAdjacentHTML('beforeend', d.html);
+      page = next; more = d.html !== '';
+    };
+    var tag = document.createElement('script');
+    tag.onload = tag.onerror = function () {
+      delete window[name]; tag.remove(); loading = false;
+    };
+    tag.src = api + '&u3=' + sort + '&u4=' + u4 + '&u2=' + next + '&_callback=' + name;
+    document.head.appendChild(tag);
   }
   box.addEventListener('scroll', function () {
     if (box.scrollTop + box.clientHeight >= box.scrollHeight - 50) load(false);

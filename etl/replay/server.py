@@ -29,6 +29,7 @@ from etl.replay.faults import Fault, FaultBook, LoggedRequest, RequestLog
 # "영화 올드보이 2003 관람평" → name, year (the scraper's query templates, read back).
 JSON_TYPE = "application/vnd.frograms+json"
 _NAVER_QUERY = re.compile(r"^\s*영화\s+(.+?)(?:\s+(\d{4}))?\s+관람평\s*$")
+_JS_NAME = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")  # a JSONP callback: one identifier
 _COMMENTS = re.compile(r"^/api/contents/([^/]+)/comments$")
 _CONTENT_PAGE = re.compile(r"^/ko/contents/([^/]+)$")
 DEVICE_COOKIE = "_c_pdi"
@@ -300,9 +301,17 @@ class _NaverHandler(_Handler):
                     size=size,
                     bad_items="bad_items" in kinds,
                 )
+                callback = _one(query, "_callback", "")
+                if callback:
+                    # The site's own calls carry a JSONP `_callback` (N7); without one the
+                    # body is plain JSON (N6, N7).
+                    if not _JS_NAME.fullmatch(callback):
+                        return _Answer(400, "bad _callback", "text/plain")
+                    body = f"{callback}({body});"
                 if "malformed_json" in kinds:
                     body = body[: max(1, len(body) // 2)]
-                return _Answer(200, body, "application/json")
+                ctype = "text/javascript; charset=utf-8" if callback else "application/json"
+                return _Answer(200, body, ctype)
         except _Answer as answer:
             return answer
         return _Answer(404, "not found", "text/plain")

@@ -18,12 +18,24 @@ from etl.fetch import (
     HostGate,
     PageSession,
     host_of,
+    is_data_request,
     normal_user_agent,
     parse_retry_after,
 )
-from etl.scrape_config import ScrapeConfig
+from etl.scrape_config import NaverConfig, ScrapeConfig
 from tests.etl.replay_helpers import needs_chromium
 from tests.etl.stub_http import PAGE, Answer, StubSite
+
+
+def test_data_requests_are_xhrs_and_the_scripts_a_page_names() -> None:
+    jsonp = frozenset(NaverConfig().list_api_paths)
+    api = "https://m.search.naver.com/p/csearch/content/nqapirender.nhn?u2=2&_callback=_x"
+    assert is_data_request("xhr", "https://example.org/a", frozenset())
+    assert is_data_request("document", "https://example.org/", frozenset())
+    assert is_data_request("script", api, jsonp)  # Naver's list, loaded as JSONP
+    assert not is_data_request("script", api, frozenset())  # a page that names none
+    assert not is_data_request("script", "https://ssl.pstatic.net/KGApiScroller.js", jsonp)
+    assert not is_data_request("stylesheet", api, jsonp)
 
 
 def test_retry_after_seconds_and_http_date() -> None:
@@ -309,7 +321,9 @@ def test_page_429_counter_is_per_host() -> None:
     session = PageSession(page=None, url="http://a/")  # type: ignore[arg-type]
 
     def respond(url: str, status: int) -> None:
-        request = SimpleNamespace(is_navigation_request=lambda: False, resource_type="fetch")
+        request = SimpleNamespace(
+            is_navigation_request=lambda: False, resource_type="fetch", url=url
+        )
         resp = SimpleNamespace(request=request, status=status, headers={}, url=url)
         fetcher._on_page_response(session, resp)  # type: ignore[arg-type]
 
