@@ -49,16 +49,23 @@ def test_init_from_continues_the_source_model(
     first = registry.versions()[0]
     acc = first.held_out("sentiment")["metrics"]["accuracy"]  # type: ignore[index]
 
-    # One step at a vanishing rate from the trained weights: the same model, not a fresh one
-    # (a fresh start from the seed after one step is at chance on this data).
+    # Three steps at a vanishing rate from the trained weights: the same model, not a fresh one
+    # (a fresh start from the seed after one step is at chance on this data). Validated after
+    # each step with the same score, the best step stays the first; --keep last hands back
+    # the third.
     code, out = _kreview(
-        wh, *train, *FAST, "--init-from", first.ref, "--max-steps", "1", "--lr", "1e-12",
-        "--head-lr", "1e-12", "--no-promote",
+        wh, *train, *FAST, "--init-from", first.ref, "--max-steps", "3", "--lr", "1e-12",
+        "--head-lr", "1e-12", "--no-promote", "--eval-every", "1", "--keep", "last",
     )  # fmt: skip
     assert code == 0, out
     assert "started from" in out and first.ref in out
     second = next(v for v in Registry(wh / "models").versions() if v.ref != first.ref)
     assert second.config["training"]["init_from"] == first.ref
+    assert (second.config["training"]["best_step"], second.config["training"]["kept_step"]) == (
+        1,
+        3,
+    )
+    assert "weights of step 3 kept (--keep last)" in (second.path / "card.md").read_text()
     assert f"started from the weights of `{first.ref}`" in (second.path / "card.md").read_text()
     assert second.held_out("sentiment")["metrics"]["accuracy"] == pytest.approx(acc)  # type: ignore[index]
     a, b = _weights(registry, first.ref), _weights(registry, second.ref)
@@ -68,9 +75,8 @@ def test_init_from_continues_the_source_model(
     # "current" resolves to the version serving the task; a real rate moves the weights; the
     # order offset reaches the run and its record
     code, out = _kreview(
-        wh, *train, *FAST, "--init-from", "current", "--max-steps", "3", "--order-offset", "1",
-        "--keep", "last",
-    )  # fmt: skip
+        wh, *train, *FAST, "--init-from", "current", "--max-steps", "3", "--order-offset", "1"
+    )
     assert code == 0, out
     # the one new version (not the newest name: versions made within one second sort by
     # their random suffix)
@@ -80,7 +86,6 @@ def test_init_from_continues_the_source_model(
     assert third.config["training"]["init_from"] == first.ref
     assert third.config["training"]["order_offset"] == 1
     assert second.config["training"]["order_offset"] == 0
-    assert third.config["training"]["kept_step"] == 3
     c = _weights(registry, third.ref)
     assert any(not torch.allclose(a[k], c[k]) for k in a if k.endswith("lora_B"))
 
