@@ -23,7 +23,7 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -497,17 +497,17 @@ class Fetcher:
 
     @asynccontextmanager
     async def page(
-        self, url: str, data_script_paths: frozenset[str] = frozenset()
+        self, url: str, data_script_paths: Iterable[str] = ()
     ) -> AsyncIterator[PageSession]:
         """An open page at ``url`` (loaded, retried per config); holds one of the host's slots
         while open, so at most N pages per host are open at once. ``data_script_paths``: the
         paths of the ``<script>`` requests that load the page's data (JSONP), paced and read
         like its XHRs."""
-        host = host_of(url)
+        host, scripts = host_of(url), frozenset(data_script_paths)
         await self._robots_check(url)  # before taking a slot: reading robots.txt takes one
         async with self.gate.slot(host):
             session: PageSession = await self._with_retries(
-                url, lambda: self._open(url, host, data_script_paths)
+                url, lambda: self._open(url, host, scripts)
             )
             try:
                 yield session

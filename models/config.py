@@ -1,5 +1,6 @@
 """Configuration of the models (base encoder, registry, training) and of batch scoring."""
 
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -16,6 +17,13 @@ OPTIONAL_TASKS = ("rating",)
 TASKS = (*REQUIRED_TASKS, *OPTIONAL_TASKS)
 JOINT = "joint"
 KINDS = (*TASKS, JOINT)
+
+
+class Keep(StrEnum):
+    """Which weights a training run hands back: the best validation step's or the last's."""
+
+    best = "best"
+    last = "last"
 
 
 def parse_repeats(items: tuple[str, ...] | list[str]) -> tuple[tuple[str, int], ...]:

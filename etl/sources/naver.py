@@ -271,7 +271,7 @@ async def collect(fetcher: Fetcher, cfg: NaverConfig, plan: TitlePlan) -> TitleC
     out = TitleCrawl(plan.entry, SOURCE)
     url = search_url(cfg, plan.entry)
     try:
-        async with fetcher.page(url, frozenset(cfg.list_api_paths)) as ps:
+        async with fetcher.page(url, cfg.list_api_paths) as ps:
             await _collect(fetcher, ps, cfg, plan, fetcher.cfg.retries, out)
     except RatingScaleMismatch as exc:
         out.records.clear()
@@ -562,7 +562,7 @@ def _probe_verdicts(
 async def probe(fetcher: Fetcher, cfg: NaverConfig, entry: TitleEntry) -> ProbeReport:
     """Every selector of the config checked on the title's search page (reads only)."""
     url = search_url(cfg, entry)
-    async with fetcher.page(url, frozenset(cfg.list_api_paths)) as ps:
+    async with fetcher.page(url, cfg.list_api_paths) as ps:
         counts = {}
         for key in BROWSER_KEYS:
             selector = getattr(cfg, key)

@@ -21,7 +21,7 @@ from jobs.app import app, console, state
 from jobs.commands.score import check_device
 from jobs.exits import fail
 from models.base.store import BaseMismatch, BaseUnavailable, UnsafeWeights
-from models.config import JOINT, KINDS, REQUIRED_TASKS, TASKS, parse_repeats
+from models.config import JOINT, KINDS, REQUIRED_TASKS, TASKS, Keep, parse_repeats
 from models.data import DataError
 from models.evaluate import headline, primary_text
 
@@ -33,11 +33,6 @@ if TYPE_CHECKING:
 
 # The model kinds as the choices of the KIND argument.
 Kind = StrEnum("Kind", [(k, k) for k in KINDS])
-
-
-class Keep(StrEnum):
-    best = "best"
-    last = "last"
 
 
 def parse_data(kind: str, specs: list[str]) -> dict[str, list[str]]:
@@ -325,7 +320,7 @@ def train_command(
             mixed_precision=tc.mixed_precision,
             head_dropout=tc.head_dropout,
             order_offset=order_offset,
-            keep=keep.value,
+            keep=keep,
         ),
         adapter=adapter,
         limit=limit,

@@ -33,7 +33,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -41,6 +41,7 @@ import torch
 from models.adapters import AdapterConfig
 from models.base.encoder import ResolvedBase, pick_device
 from models.batching import bucketed_batches
+from models.config import Keep
 from models.data import Examples
 from models.evaluate import primary_value
 from models.inference import TextInput, metrics_for, predict_examples, tune_thresholds
@@ -105,7 +106,7 @@ class LoopSettings:
     # accuracies, so a later step better on the task one cares about can lose it narrowly.
     # Not part of the run key: it is chosen after the loop, so a finished run can be resumed
     # with the other choice.
-    keep: Literal["best", "last"] = "best"
+    keep: Keep = Keep.best
     # False: no checkpoints at all (search trials, which are never resumed)
     checkpoints: bool = True
 
@@ -464,7 +465,7 @@ def train(
             accelerator.end_training()
 
     kept_step = pos.step
-    if loop.keep == "best" and best is not None:
+    if loop.keep == Keep.best and best is not None:
         load_trainable(model, best)
         kept_step = pos.best_step
     score, val_metrics, thresholds = validate(model, text, splits, loop.eval_batch_size)

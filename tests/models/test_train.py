@@ -11,7 +11,7 @@ import torch
 
 from models.adapters import AdapterConfig
 from models.base.encoder import resolve_base
-from models.config import DEFAULT_LORA_TARGETS
+from models.config import DEFAULT_LORA_TARGETS, Keep
 from models.data import read_kote, read_nsmc, split_validation
 from models.training.network import TokenizedTask
 from models.training.train import (
@@ -128,7 +128,7 @@ def test_keep_last_hands_back_the_last_steps_weights(
     assert best.kept_step == best.best_step < best.steps  # else this test could not tell
     # The finished run resumed with the other choice: no step is trained again, the
     # checkpoint's last weights are handed back instead of the best ones.
-    last = _train(tiny_base, tmp_path, splits, loop=replace(loop, keep="last"), resume=True)
+    last = _train(tiny_base, tmp_path, splits, loop=replace(loop, keep=Keep.last), resume=True)
     assert last.resumed_from == last.steps == best.steps
     assert last.best_step == best.best_step and last.kept_step == last.steps
     assert last.run_key == best.run_key  # --keep is no part of the run's identity
