@@ -187,8 +187,8 @@ train-nsmc-a: setup
 	$(call NSMC_STAGE,--repeat emotion=6 --repeat similarity=16 --repeat sentiment=3,$(NSMC_FROM),1.5e-4,3)
 
 # After stage A (docs/MODELS.md): its last step and the default it started from, merged half
-# and half (the soup beats both sources on NSMC and stars and keeps KLUE-STS, which stage A
-# alone lost), measured but not gated (its emotion head is half an unrefitted one), then the
+# and half (the soup beats both sources on NSMC, the default on stars, and keeps KLUE-STS,
+# which stage A alone lost), measured but not gated (its emotion head is half an unrefitted one), then the
 # emotion refit, which goes through the promotion gate (the merge is `latest`). On 2026-12-06
 # the gate refused it (joint/20261206T124754Z-403a86) on KOTE macro F1 by 0.0001, so the
 # target ends with exit 1 and the default stays.
