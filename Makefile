@@ -188,11 +188,11 @@ train-nsmc-a: setup
 
 # After stage A (docs/MODELS.md): its last step and the default it started from, merged half
 # and half (the soup beats both sources on NSMC, the default on stars, and keeps KLUE-STS,
-# which stage A alone lost), measured but not gated (its emotion head is half an unrefitted one), then the
-# emotion refit, which goes through the promotion gate (the merge is `latest`). On 2026-12-06
-# the gate refused it (joint/20261206T124754Z-403a86) on KOTE macro F1 by 0.0001, so the
-# target ends with exit 1 and the default stays. After stage B: make train-nsmc-merge
-# NSMC_A=joint/20261206T172038Z-a20936 (NSMC 0.8888, STS 0.8311; refused on KOTE by 0.0016).
+# which stage A alone lost), measured but not gated (its emotion head is half an unrefitted
+# one), then the emotion refit, which goes through the promotion gate (the merge is
+# `latest`). On 2026-12-06 the gate refused it (joint/20261206T124754Z-403a86) on KOTE macro
+# F1 by 0.0001, so the target ends with exit 1 and the default stays; after stage B,
+# NSMC_A=joint/20261206T172038Z-a20936 was refused on KOTE too (figures in docs/MODELS.md).
 NSMC_A ?= joint/20261206T100101Z-9bdacd
 train-nsmc-merge: setup
 	OMP_NUM_THREADS=$(TRAIN_THREADS) $(BIN)/kreview models merge $(NSMC_A) $(NSMC_FROM) \
