@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import secrets
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,14 +17,6 @@ RUNNING, SUCCEEDED, FAILED, INTERRUPTED, SKIPPED = (
     "interrupted",
     "skipped",
 )
-
-
-def new_run_id(now: datetime | None = None) -> str:
-    """Sortable, unique: ``20261123T030000Z-123abc``: the second, then its millisecond (so two
-    runs within one second still sort by start: `latest` snapshots, pruning and "the newest
-    run" all compare names), then 3 random hex digits."""
-    now = now or datetime.now(UTC)
-    return f"{now:%Y%m%dT%H%M%SZ}-{now.microsecond // 1000:03d}{secrets.token_hex(2)[:3]}"
 
 
 def _now() -> datetime:

@@ -8,7 +8,7 @@ removes only what kreview made, and says what it left alone:
 
 - A snapshot is marked when it is made: :func:`mark_snapshot` writes ``.kreview-snapshot.json``
   (kind, run id) into the temporary folder before it is renamed into place.
-- :func:`prune` considers a folder only when its name is a run id (``core.ledger.new_run_id``:
+- :func:`prune` considers a folder only when its name is a run id (``core.ids.sortable_id``:
   ``YYYYmmddTHHMMSSZ-`` and six lowercase hex digits: today three digits of milliseconds and
   three hex, before b89bf40 six hex) AND it holds a marker of the same kind naming that run id.
   Every other folder is left alone and named in one warning (its count is in the result).
@@ -35,7 +35,7 @@ from core.atomic import atomic_write_text
 LATEST = "latest"
 MARKER = ".kreview-snapshot.json"
 EXPORT, REPORT = "export", "report"
-# core.ledger.new_run_id: the second in UTC, then 6 lowercase hex digits (digits are hex too).
+# core.ids.sortable_id: the second in UTC, then 6 lowercase hex digits (digits are hex too).
 RUN_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{6}")
 # What snapshots of older versions hold (see the module docstring).
 _LEGACY_MANIFEST = "_manifest.json"

@@ -12,6 +12,7 @@ from types import TracebackType
 from core import ledger
 from core.catalog import open_writer, publish_read_copy
 from core.errors import EXIT_FAILED, KreviewError, raise_if_interrupted
+from core.ids import sortable_id
 from core.lock import writer_lock
 from core.logs import stage_logger
 from core.stage import Stage, StageContext, StageResult
@@ -53,7 +54,7 @@ class Run:
         self.cfg = cfg
         self.wh = Warehouse(cfg.warehouse.root)
         self.command = command
-        self.run_id = ledger.new_run_id()
+        self.run_id = sortable_id()
         self.show_progress = show_progress
         self.results: dict[str, StageResult] = {}
         self._lock = writer_lock(self.wh.lock_file, command, self.run_id)

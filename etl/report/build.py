@@ -19,10 +19,10 @@ from pathlib import Path
 import duckdb
 from rich.progress import Progress
 
-from core import ledger
 from core.atomic import replace_dir
 from core.catalog import open_reader
 from core.fonts import hangul_font_file
+from core.ids import sortable_id
 from core.stage import StageContext, StageResult
 from core.warehouse import Warehouse
 from etl.report import pages
@@ -76,7 +76,7 @@ def read_report_data(
     LookupError for an unknown title."""
     with open_reader(wh, read_wait_s) as con:
         try:
-            run_id = run_id or latest_run_id(con) or ledger.new_run_id()
+            run_id = run_id or latest_run_id(con) or sortable_id()
             index = load_index(con, SPARK_POINTS)
             asked = select_titles(index, titles)
             ids = page_title_ids(con, cfg.max_title_pages, cfg.disagreement_pages)

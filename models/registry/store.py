@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -46,6 +45,7 @@ from core.atomic import atomic_write_text
 from core.catalog import transaction
 from core.digest import sha256_file
 from core.errors import EXIT_USAGE, ModelError
+from core.ids import sortable_id
 from models.base.bootstrap import (
     CHECKSUMS_FILE,
     PROVENANCE_FILE,
@@ -95,11 +95,6 @@ class ArtifactCorrupt(RegistryError):
 # What `models show|promote|…` accept besides refs: the version serving a task now, and the
 # newest trained one (as `kreview train --init-from` does).
 CURRENT, LATEST, LATEST_REFIT = "current", "latest", "latest-refit"
-
-
-def new_version(now: datetime | None = None) -> str:
-    now = now or datetime.now(UTC)
-    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
 @dataclass(frozen=True)
@@ -302,7 +297,7 @@ class Registry:
             raise RegistryError(f"unknown kind {kind!r}")
         parent = self.root / kind
         parent.mkdir(parents=True, exist_ok=True)
-        version = new_version()
+        version = sortable_id()
         tmp = Path(tempfile.mkdtemp(prefix=f".{version}.", suffix=".tmp", dir=parent))
         d = Draft(kind, version, tmp)
         try:

@@ -16,7 +16,7 @@ import duckdb
 import pytest
 
 from core.catalog import open_reader, open_writer
-from core.ledger import new_run_id
+from core.ids import sortable_id
 from core.warehouse import Warehouse
 from etl import export
 from etl.query import QueryRefused, WriteRefused, check_read_only
@@ -32,7 +32,7 @@ def wh(cfg: AppConfig) -> Warehouse:
     """The fixture warehouse with an export snapshot, and files outside the warehouse."""
     wh = fx.build(cfg.warehouse.root)
     with open_writer(wh) as con:
-        export.write_export(con, wh.exports_dir, new_run_id())
+        export.write_export(con, wh.exports_dir, sortable_id())
     outside = wh.root.parent / "outside"
     outside.mkdir()
     (outside / "x.csv").write_text("a,b\n1,2\n")

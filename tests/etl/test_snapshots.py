@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from core.ledger import new_run_id
+from core.ids import sortable_id
 from etl import export
 from etl.snapshots import (
     EXPORT,
@@ -72,7 +72,7 @@ def _ids(n: int, day: int = 1) -> list[str]:
 
 def test_run_id_pattern_matches_every_run_id_kreview_makes() -> None:
     for _ in range(50):
-        assert RUN_ID.fullmatch(new_run_id())
+        assert RUN_ID.fullmatch(sortable_id())
     assert RUN_ID.fullmatch("20261123T030000Z-1a2b3c")  # before b89bf40: six random hex
     for name in ("20991231T000000Z-foreign", "zzz", "2019-archive", "20261123T030000Z-123ABC"):
         assert not RUN_ID.fullmatch(name), name

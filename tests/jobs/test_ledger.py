@@ -64,11 +64,11 @@ def test_abandoned_run_is_marked_interrupted_by_next_writer(cfg: AppConfig) -> N
 def test_run_ids_sort_by_start_within_one_second() -> None:
     from datetime import UTC, datetime, timedelta
 
-    from core.ledger import new_run_id
+    from core.ids import sortable_id
 
     t0 = datetime(2026, 12, 4, 3, 0, 0, 1000, tzinfo=UTC)
     # Many tries: a random suffix alone would put the later one first about half the time.
     for ms in range(0, 999, 7):
-        a = new_run_id(t0 + timedelta(milliseconds=ms))
-        b = new_run_id(t0 + timedelta(milliseconds=ms + 1))
+        a = sortable_id(t0 + timedelta(milliseconds=ms))
+        b = sortable_id(t0 + timedelta(milliseconds=ms + 1))
         assert a < b and len(a) == len(b) == len("20261204T030000Z-1a2b3c")

@@ -263,3 +263,17 @@ def test_latest_and_latest_refit_name_the_newest_of_each(tmp_path: Path) -> None
     # what `kreview models show|merge` name (the Makefile resolves the refit it merges)
     assert reg.lookup("latest-refit").ref == refit
     assert reg.lookup("latest").ref == newest_trained
+
+
+def test_versions_made_within_one_second_list_in_the_order_they_were_made(
+    tmp_path: Path,
+) -> None:
+    """Refits of a tiny model finish within one second (CI once listed a refit before the
+    one made before it). The version name carries the millisecond, so the list, and
+    `latest` among versions whose created_at ties, follow creation order."""
+    from models.registry.store import resolve_ref
+
+    reg = Registry(tmp_path / "models")
+    made = [_bare_version(reg, "2026-12-01T00:00:00") for _ in range(8)]
+    assert [v.ref for v in reg.versions("joint")] == made
+    assert resolve_ref(reg, "latest", ("sentiment",)) == made[-1]
