@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 .PHONY: setup system-deps test test-fast gpu-check demo lint format bench-all train-defaults \
   train-defaults-continue train-defaults-polish train-defaults-rating \
   train-defaults-rating-sts train-defaults-rating-sts3 train-defaults-rating-merge \
-  train-nsmc-a train-nsmc-merge train-nsmc-b
+  train-nsmc-a train-nsmc-merge train-nsmc-b train-nsmc-c
 
 setup: $(STAMP)
 
@@ -177,11 +177,13 @@ train-defaults-rating-merge: setup
 # (NSMC 0.8874, STS 0.8240); stage B weights sentiment and similarity up from it.
 NSMC_FROM ?= joint/20261206T002851Z-53f9a4
 NSMC_B_FROM ?= joint/20261206T100101Z-9bdacd
-NSMC_SHAPE = --batch-size 32 --lora-r 32 --lora-alpha 64 --lora-first-layer 4 --max-length 128 \
+NSMC_LORA = --lora-r 32 --lora-alpha 64
+NSMC_STEPS = 6000
+NSMC_SHAPE = --batch-size 32 $(NSMC_LORA) --lora-first-layer 4 --max-length 128 \
   --checkpoint-every 200 --patience 10 --resume --no-promote
 # $(call NSMC_STAGE,repeats,from,lr,order offset)
 NSMC_STAGE = OMP_NUM_THREADS=$(TRAIN_THREADS) $(BIN)/kreview train joint $(TRAIN_FILES) \
-  $(POOL_DATA) $(1) $(NSMC_SHAPE) --init-from $(2) --epochs 1 --max-steps 6000 --lr $(3) \
+  $(POOL_DATA) $(1) $(NSMC_SHAPE) --init-from $(2) --epochs 1 --max-steps $(NSMC_STEPS) --lr $(3) \
   --head-lr 5e-4 --warmup 0.03 --eval-every 1500 --order-offset $(4) --keep last
 train-nsmc-a: setup
 	$(call NSMC_STAGE,--repeat emotion=6 --repeat similarity=16 --repeat sentiment=3,$(NSMC_FROM),1.5e-4,3)
@@ -201,3 +203,14 @@ train-nsmc-merge: setup
 
 train-nsmc-b: setup
 	$(call NSMC_STAGE,--repeat emotion=6 --repeat similarity=32 --repeat sentiment=6,$(NSMC_B_FROM),1e-4,4)
+
+# Stage C (issue 22): from stage B's soup with the default (NSMC 0.8888, KLUE-STS 0.8311, the
+# best of both so far), whose merged adapter is rank 64 (B's 32 beside the default's 32),
+# at a lower rate: stages A and B gained most in their last, low-rate steps. Shorter (4,000
+# steps, about 2.3 h) so that it ends within a session; then `make train-nsmc-merge
+# NSMC_A=<its version>` soups it with the default.
+NSMC_C_FROM ?= joint/20261206T175210Z-c612c1
+train-nsmc-c: NSMC_LORA = --lora-r 64 --lora-alpha 128
+train-nsmc-c: NSMC_STEPS = 4000
+train-nsmc-c: setup
+	$(call NSMC_STAGE,--repeat emotion=6 --repeat similarity=32 --repeat sentiment=6,$(NSMC_C_FROM),6e-5,5)
