@@ -87,8 +87,11 @@ define resolve_ref
 $$($(BIN)/kreview models show --json $(1) | $(BIN)/python -c "import json, sys; print(json.load(sys.stdin)['ref'])")
 endef
 # The emotion refit that ends each stage (models/training/refit.py): the newest trained version.
+# The shipped default's history was refitted on one validation split (--folds 1), so the
+# stages that made it keep that; issue 22's NSMC stages refit with the CLI's 5 folds.
+REFIT_FOLDS = 1
 REFIT_EMOTION = OMP_NUM_THREADS=$(TRAIN_THREADS) $(BIN)/kreview models refit-head latest \
-  --data emotion=$(DATA)/kote/val.tsv
+  --data emotion=$(DATA)/kote/val.tsv --folds $(REFIT_FOLDS)
 TRAIN_SHAPE = --batch-size 32 --lora-r 16 --lora-alpha 32 --lora-first-layer 4 --max-length 64 \
   --checkpoint-every 200 --patience 10 --resume --no-promote
 
@@ -196,6 +199,7 @@ train-nsmc-a: setup
 # F1 by 0.0001, so the target ends with exit 1 and the default stays; after stage B,
 # NSMC_A=joint/20261206T172038Z-a20936 was refused on KOTE too (figures in docs/MODELS.md).
 NSMC_A ?= joint/20261206T100101Z-9bdacd
+train-nsmc-merge: REFIT_FOLDS = 5
 train-nsmc-merge: setup
 	OMP_NUM_THREADS=$(TRAIN_THREADS) $(BIN)/kreview models merge $(NSMC_A) $(NSMC_FROM) \
 	  --alpha 0.5 --no-promote

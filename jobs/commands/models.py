@@ -286,6 +286,14 @@ def refit_head(
     weight_decay: Annotated[float, typer.Option(min=0.0)] = 1e-2,
     batch_size: Annotated[int, typer.Option(min=1)] = 256,
     seed: int = 0,
+    folds: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="k >= 2: k-fold, the epoch and threshold chosen on every row's out-of-fold "
+            "prediction, the head the mean of k; 1: one 10% validation split chooses them.",
+        ),
+    ] = 5,
     limit: Annotated[int | None, typer.Option(help="Training rows per task (sample).")] = None,
     eval_limit: Annotated[int | None, typer.Option(help="Held-out rows (sample).")] = None,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
@@ -294,8 +302,9 @@ def refit_head(
 ) -> None:
     """New sentiment/emotion heads on a version's encoder (unchanged), as a new version.
 
-    The encoder's pooled vectors are computed once and a linear head is trained on them for
-    --epochs passes; the epoch with the best validation metric is kept. Cheap (minutes on a
+    The encoder's pooled vectors are computed once and linear heads are trained on them for
+    --epochs passes, one per fold (--folds); the epoch and threshold with the best
+    out-of-fold metric are kept, and the head is the mean of the fold heads. Cheap (minutes on a
     CPU) where a joint run left a small task's head underfit. --max-length changes how many
     tokens of a text the version reads (alone or with --data); every task is then measured
     again before the promotion gate.
@@ -317,7 +326,12 @@ def refit_head(
     cfg = state(ctx).config()
     wh = Warehouse(cfg.warehouse.root)
     settings = RefitSettings(
-        epochs=epochs, lr=lr, weight_decay=weight_decay, batch_size=batch_size, seed=seed
+        epochs=epochs,
+        lr=lr,
+        weight_decay=weight_decay,
+        batch_size=batch_size,
+        seed=seed,
+        folds=folds,
     )
     try:
         out = refit_heads(
