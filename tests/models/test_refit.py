@@ -85,13 +85,17 @@ def _refit_emotion(
     )
 
 
-def test_fit_head_learns_and_folds_the_standardization() -> None:
-    # Separable multi-label data far from the origin and at a large scale: the head only
-    # learns it through the standardization, and the returned weights must work on raw input.
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(400, 8)).astype(np.float32)
+def _separable(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
+    """Separable multi-label data (x, y) and x far from the origin and at a large scale: a
+    head only learns it through the standardization, and the returned weights must work on
+    the raw input."""
+    x = np.random.default_rng(seed).normal(size=(n, 8)).astype(np.float32)
     y = np.stack([x[:, 0] > 0, x[:, 1] > 0.5, x[:, 0] + x[:, 2] < 0], axis=1).astype(np.float32)
-    raw = torch.from_numpy(x * 50.0 + 300.0)
+    return x, y, torch.from_numpy(x * 50.0 + 300.0)
+
+
+def test_fit_head_learns_and_folds_the_standardization() -> None:
+    x, y, raw = _separable(400, seed=0)
     head = ClassifierHead(8, 3, 0.0, multilabel=True)
     before = head.proj.weight.detach().clone()
     train, val = _examples(x[:300], y[:300]), _examples(x[300:], y[300:])
@@ -107,10 +111,7 @@ def test_fit_head_learns_and_folds_the_standardization() -> None:
 
 
 def test_kfold_head_learns_and_its_validation_reads_out_of_fold() -> None:
-    rng = np.random.default_rng(1)
-    x = rng.normal(size=(500, 8)).astype(np.float32)
-    y = np.stack([x[:, 0] > 0, x[:, 1] > 0.5, x[:, 0] + x[:, 2] < 0], axis=1).astype(np.float32)
-    raw = torch.from_numpy(x * 50.0 + 300.0)
+    x, y, raw = _separable(500, seed=1)
     head = ClassifierHead(8, 3, 0.0, multilabel=True)
     settings = RefitSettings(epochs=30, lr=5e-2, folds=4)
     fit = fit_head_kfold(head, raw[:400], _examples(x[:400], y[:400]), settings)
@@ -125,6 +126,7 @@ def test_kfold_head_learns_and_its_validation_reads_out_of_fold() -> None:
     # Labels that are noise, 64 features, 96 rows: the head fits its own rows (read there,
     # with a threshold tuned there, macro F1 is above 0.8), out of fold it is worth what
     # predicting "every label" is (F1 2/3 for labels half positive).
+    rng = np.random.default_rng(1)
     xn = rng.normal(size=(96, 64)).astype(np.float32)
     yn = (rng.random((96, 3)) < 0.5).astype(np.float32)
     wide, noisy = ClassifierHead(64, 3, 0.0, multilabel=True), _examples(xn, yn)
