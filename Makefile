@@ -186,8 +186,8 @@ NSMC_SHAPE = --batch-size 32 $(NSMC_LORA) --lora-first-layer 4 --max-length 128 
   --checkpoint-every 200 --patience 10 --resume --no-promote
 # $(call NSMC_STAGE,repeats,from,lr,order offset)
 NSMC_STAGE = OMP_NUM_THREADS=$(TRAIN_THREADS) $(BIN)/kreview train joint $(TRAIN_FILES) \
-  $(POOL_DATA) $(1) $(NSMC_SHAPE) --init-from $(2) --epochs 1 --max-steps $(NSMC_STEPS) --lr $(3) \
-  --head-lr 5e-4 --warmup 0.03 --eval-every 1500 --order-offset $(4) --keep last
+  $(POOL_DATA) $(1) $(NSMC_SHAPE) --init-from $(2) --epochs 1 --max-steps $(NSMC_STEPS) \
+  --lr $(3) --head-lr 5e-4 --warmup 0.03 --eval-every 1500 --order-offset $(4) --keep last
 train-nsmc-a: setup
 	$(call NSMC_STAGE,--repeat emotion=6 --repeat similarity=16 --repeat sentiment=3,$(NSMC_FROM),1.5e-4,3)
 
