@@ -32,6 +32,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -95,6 +96,18 @@ class ArtifactCorrupt(RegistryError):
 # What `models show|promote|…` accept besides refs: the version serving a task now, and the
 # newest trained one (as `kreview train --init-from` does).
 CURRENT, LATEST, LATEST_REFIT = "current", "latest", "latest-refit"
+
+
+def _next_version(parent: Path) -> str:
+    """A new version name (core.ids.sortable_id) that sorts after every version in ``parent``
+    made within the same second: two drafts can start within one millisecond, where the
+    random part alone would order them by chance."""
+    newest = max((p.name for p in parent.iterdir() if not p.name.startswith(".")), default="")
+    version = sortable_id()
+    while version <= newest and version[:16] == newest[:16]:  # the same second
+        time.sleep(0.001)
+        version = sortable_id()
+    return version
 
 
 @dataclass(frozen=True)
@@ -297,7 +310,7 @@ class Registry:
             raise RegistryError(f"unknown kind {kind!r}")
         parent = self.root / kind
         parent.mkdir(parents=True, exist_ok=True)
-        version = sortable_id()
+        version = _next_version(parent)
         tmp = Path(tempfile.mkdtemp(prefix=f".{version}.", suffix=".tmp", dir=parent))
         d = Draft(kind, version, tmp)
         try:

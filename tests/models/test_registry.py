@@ -266,14 +266,25 @@ def test_latest_and_latest_refit_name_the_newest_of_each(tmp_path: Path) -> None
 
 
 def test_versions_made_within_one_second_list_in_the_order_they_were_made(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Refits of a tiny model finish within one second (CI once listed a refit before the
-    one made before it). The version name carries the millisecond, so the list, and
-    `latest` among versions whose created_at ties, follow creation order."""
-    from models.registry.store import resolve_ref
+    one made before it). The version name carries the millisecond and a new one sorts after
+    the folder's newest, so the list, and `latest` among versions whose created_at ties,
+    follow creation order, even on a clock that gives several drafts the same millisecond."""
+    from datetime import UTC, datetime, timedelta
 
+    from core.ids import sortable_id
+    from models.registry import store
+
+    now = [datetime(2026, 12, 1, tzinfo=UTC)]
+
+    def slow_clock() -> str:  # a tenth of a millisecond per name asked for
+        now[0] += timedelta(microseconds=100)
+        return sortable_id(now[0])
+
+    monkeypatch.setattr(store, "sortable_id", slow_clock)
     reg = Registry(tmp_path / "models")
     made = [_bare_version(reg, "2026-12-01T00:00:00") for _ in range(8)]
     assert [v.ref for v in reg.versions("joint")] == made
-    assert resolve_ref(reg, "latest", ("sentiment",)) == made[-1]
+    assert store.resolve_ref(reg, "latest", ("sentiment",)) == made[-1]
