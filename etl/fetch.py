@@ -398,6 +398,12 @@ class Fetcher:
             # The page went away while the request waited its turn: it was never sent.
             self._request_done(req)
             raise
+        if page is not None and page.is_closed():
+            # Playwright's continue_ returns quietly once the page has closed, and the page's
+            # clean-up in `page()` may have run while this request waited its turn, before it
+            # joined _in_flight: nothing else would report its end, and the gate would hold
+            # the host for stuck_after_s and count the request as lost.
+            self._request_done(req)
 
     def _retry_after(self, url: str, header: str | None) -> float | None:
         """Seconds a 429 asks for (None if it names none); too long fails the request."""

@@ -333,3 +333,38 @@ def test_page_429_counter_is_per_host() -> None:
     respond("http://a/4", 429)
     respond("http://b/2", 429)
     assert fetcher.stats.retry_after_waits == [0.1, 0.2, 0.1, 0.1, 0.2]
+
+
+def test_a_request_whose_page_closed_while_it_waited_is_reported_done() -> None:
+    """Playwright's route.continue_ returns without an error once the page has closed; a
+    request let through after its page's clean-up must still report its end, or the host
+    waits stuck_after_s for it and the scrape counts it as lost (seen once in the suite)."""
+    cfg = ScrapeConfig(min_interval_s=0.0, jitter_s=0.0)
+    fetcher = Fetcher(cfg, logging.getLogger("test"), HostGate(1, 0.0, 0.0, stuck_after_s=30.0))
+
+    class ClosedPage:  # hashable, as Playwright's objects are (the fetcher keys sets by them)
+        def is_closed(self) -> bool:
+            return True
+
+    class XhrRequest:
+        resource_type = "xhr"
+        url = "http://reviews.example/api/list?page=2"
+        frame = SimpleNamespace(page=ClosedPage())
+
+        def is_navigation_request(self) -> bool:
+            return False
+
+    req = XhrRequest()
+
+    async def quietly() -> None:  # what Playwright does on a closed page
+        return None
+
+    route = SimpleNamespace(request=req, continue_=quietly)
+
+    async def scenario() -> None:
+        await fetcher._route(route)  # type: ignore[arg-type]
+        # the host is free again at once, not after stuck_after_s
+        await asyncio.wait_for(fetcher.gate.wait_turn("reviews.example"), 2.0)
+
+    asyncio.run(scenario())
+    assert fetcher.gate.lost() == 0 and not fetcher._in_flight
