@@ -69,6 +69,11 @@ class RefitSettings:
     # against 0.7889, and half the spread from seed to seed.
     folds: int = 5
 
+    def __post_init__(self) -> None:
+        for name in ("epochs", "eval_every", "folds", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1")
+
 
 @dataclass(frozen=True)
 class FittedHead:
@@ -159,8 +164,6 @@ def fit_head(
     """A new linear head of ``head``'s shape, fitted on pooled vectors; ``head`` is not
     changed. The epoch (and, for emotion, the threshold) with the best metric on ``val`` is
     kept. Returns the weights in the raw pooled space."""
-    if settings.epochs < 1:
-        raise ValueError("epochs must be >= 1")
     history: list[dict[str, Any]] = []
     best: tuple[float, int, torch.Tensor, torch.Tensor, dict[str, Any], float | None] | None = None
     for epoch, w, b, loss in _linear_fits(head, x_train, train.labels, settings, settings.seed):
@@ -187,8 +190,6 @@ def fit_head_kfold(
     is 500 rows, a few per rare emotion, so the epoch and threshold it picks move with the
     split (docs/MODELS.md has the figures)."""
     k = settings.folds
-    if settings.epochs < 1:
-        raise ValueError("epochs must be >= 1")
     if not 2 <= k <= len(ex):
         raise ValueError(f"--folds {k}: give 2 to {len(ex)} (the training rows)")
     fold_of = np.random.default_rng(settings.seed).permutation(len(ex)) % k
@@ -323,7 +324,7 @@ def refit_heads(
             fitted,
             held_out,
             {t: p.eval_set for t, p in prepared.items()},
-            {t: p.data_info for t, p in prepared.items()},
+            {t: _rows_info(p.data_info, settings) for t, p in prepared.items()},
             settings,
             remeasured,
         )
@@ -341,6 +342,15 @@ def refit_heads(
         command="models refit-head",
     )
     return RefitOutcome(draft.info, held_out, fitted, remeasured, decision, mirrored, note)
+
+
+def _rows_info(info: Mapping[str, Any], settings: RefitSettings) -> dict[str, Any]:
+    """The data record of a refitted head: under k-fold every row read is fitted on and
+    validated on (out of fold), so the 10% split ``prepare_data`` carved off is no split."""
+    if settings.folds < 2:
+        return dict(info)
+    rows = int(info["train_rows"]) + int(info["val_rows"])
+    return {**info, "train_rows": rows, "val_rows": 0, "folds": settings.folds}
 
 
 def _write_refit(

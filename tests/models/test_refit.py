@@ -183,12 +183,22 @@ def test_a_kfold_refit_validates_on_every_training_row_and_says_so(
     settings = RefitSettings(epochs=10, lr=5e-2, batch_size=16, folds=3)
     out = _refit_emotion(wh, tiny_data, src_ref, settings, promote=False)
     rows = out.info.config["data"]["emotion"]
-    # every row read is validated once (out of fold), not only the 10% split
-    assert out.fitted["emotion"].val_metrics["n"] == rows["train_rows"] + rows["val_rows"]
+    # every row read is fitted on and validated once (out of fold): no 10% split, and the
+    # version's data record says so
+    assert rows["val_rows"] == 0 and rows["folds"] == 3
+    assert out.fitted["emotion"].val_metrics["n"] == rows["train_rows"] == rows["rows_read"]
     assert out.info.config["refit"]["settings"]["folds"] == 3
     assert "3-fold" in (out.info.path / "card.md").read_text(encoding="utf-8")
     single = _refit_emotion(wh, tiny_data, src_ref, replace(settings, folds=1), promote=False)
-    assert single.fitted["emotion"].val_metrics["n"] == rows["val_rows"]
+    split = single.info.config["data"]["emotion"]
+    assert "folds" not in split and split["train_rows"] + split["val_rows"] == rows["train_rows"]
+    assert single.fitted["emotion"].val_metrics["n"] == split["val_rows"] > 0
+
+
+@pytest.mark.parametrize("field", ["epochs", "eval_every", "folds", "batch_size"])
+def test_refit_settings_refuse_a_count_below_one(field: str) -> None:
+    with pytest.raises(ValueError, match=f"{field} must be >= 1"):
+        RefitSettings(**{field: 0})
 
 
 def test_gate_counts_tasks_a_refit_left_alone_as_unchanged(
