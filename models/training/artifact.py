@@ -200,7 +200,7 @@ def model_card(
         "Plots: " + ", ".join(f"`{p}`" for p in plots),
         "",
     ]
-    return "\n".join(lines)
+    return "\n".join(lines + _refit_section(config))
 
 
 def _kept_note(training: Mapping[str, Any]) -> str:
@@ -232,3 +232,43 @@ def _merge_section(config: Mapping[str, Any]) -> list[str]:
         f"the sources' scale); heads: {heads}; decision thresholds interpolated, not re-tuned. "
         f"The held-out results above are the merge's own; the training figures are those of `{a}`.",
     ]
+
+
+def _refit_section(config: Mapping[str, Any]) -> list[str]:
+    """What a head refit (models/training/refit.py) changed, from its config, like the merge
+    section: a card is then a function of the version's files, and can be rendered again."""
+    refit = config.get("refit")
+    if not refit:
+        return []
+    settings = refit["settings"]
+    folds = int(settings.get("folds", 1))  # absent in versions refitted before k-fold existed
+    text = f"## Head refit\n\nFrom `{refit['from']}`, whose encoder is unchanged. "
+    if refit["tasks"]:
+        text += (
+            "Heads refitted: "
+            + ", ".join(
+                f"{t} (best epoch {e} of {settings['epochs']})"
+                for t, e in refit["best_epoch"].items()
+            )
+            + f"; lr {settings['lr']:g}, weight decay {settings['weight_decay']:g}, batch "
+            f"{settings['batch_size']}"
+            + (
+                f"; {folds}-fold: the epoch and threshold chosen on out-of-fold "
+                f"predictions, the head the mean of the {folds} fold heads"
+                if folds > 1
+                else ""
+            )
+            + ". The training figures above are the source's. "
+            "`learning_curves.png` shows the refit (epochs on the x axis).\n"
+        )
+    else:
+        text += "No head refitted: the source's weights, byte for byte.\n"
+    if "max_length" in refit:
+        limit = refit["max_length"]
+        text += (
+            f"\nToken limit {limit['from']} -> {limit['to']}: "
+            + (", ".join(limit["remeasured"]) or "no other task")
+            + " measured again at the new limit on the source's held-out sets (the results "
+            "above).\n"
+        )
+    return [text]

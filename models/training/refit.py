@@ -408,32 +408,5 @@ def _write_refit(
     plots = write_plots(
         folder, history, {t: dict(e["metrics"]) for t, e in metrics["held_out"].items()}
     )
-    card = model_card(config, metrics, plots, draft.ref)
-    card += f"\n## Head refit\n\nFrom `{source.ref}`, whose encoder is unchanged. "
-    if fitted:
-        card += (
-            "Heads refitted: "
-            + ", ".join(
-                f"{t} (best epoch {f.best_epoch} of {settings.epochs})" for t, f in fitted.items()
-            )
-            + f"; lr {settings.lr:g}, weight decay {settings.weight_decay:g}, batch "
-            f"{settings.batch_size}"
-            + (
-                f"; {settings.folds}-fold: the epoch and threshold chosen on out-of-fold "
-                f"predictions, the head the mean of the {settings.folds} fold heads"
-                if settings.folds > 1
-                else ""
-            )
-            + ". The training figures above are the source's. "
-            "`learning_curves.png` shows the refit (epochs on the x axis).\n"
-        )
-    else:
-        card += "No head refitted: the source's weights, byte for byte.\n"
-    if "max_length" in config["refit"]:
-        card += (
-            f"\nToken limit {source.config['max_length']} -> {model.text.max_length}: "
-            + (", ".join(sorted(remeasured)) or "no other task")
-            + " measured again at the new limit on the source's held-out sets (the results "
-            "above).\n"
-        )
+    card = model_card(config, metrics, plots, draft.ref)  # its "## Head refit" from config
     (folder / "card.md").write_text(card, encoding="utf-8")
