@@ -212,7 +212,11 @@ train-nsmc-b: setup
 # best of both so far), whose merged adapter is rank 64 (B's 32 beside the default's 32),
 # at a lower rate: stages A and B gained most in their last, low-rate steps. Shorter (4,000
 # steps, about 2.3 h) so that it ends within a session; then `make train-nsmc-merge
-# NSMC_A=<its version>` soups it with the default.
+# NSMC_A=<its version>` soups it with the default. Its run reached about step 3,800 and was lost
+# with the machine that held its checkpoint (docs/MODELS.md): c612c1, like every version these
+# NSMC targets name, lived only in that machine's warehouse. To rebuild: train-nsmc-a; then
+# train-nsmc-b NSMC_B_FROM=<stage A's version>; train-nsmc-merge NSMC_A=<stage B's version>;
+# train-nsmc-c NSMC_C_FROM=<that merge (not its refit)>; train-nsmc-merge NSMC_A=<stage C's>.
 NSMC_C_FROM ?= joint/20261206T175210Z-c612c1
 train-nsmc-c: NSMC_LORA = --lora-r 64 --lora-alpha 128
 train-nsmc-c: NSMC_STEPS = 4000
