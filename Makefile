@@ -189,6 +189,7 @@ NSMC_STAGE = OMP_NUM_THREADS=$(TRAIN_THREADS) $(BIN)/kreview train joint $(TRAIN
   $(POOL_DATA) $(1) $(NSMC_SHAPE) --init-from $(2) --epochs 1 --max-steps $(NSMC_STEPS) \
   --lr $(3) --head-lr 5e-4 --warmup 0.03 --eval-every 1500 --order-offset $(4) --keep last
 train-nsmc-a: setup
+	$(BIN)/kreview models bootstrap  # NSMC_FROM ships with kreview; a fresh warehouse lacks it
 	$(call NSMC_STAGE,--repeat emotion=6 --repeat similarity=16 --repeat sentiment=3,$(NSMC_FROM),1.5e-4,3)
 
 # After stage A (docs/MODELS.md): its last step and the default it started from, merged half
@@ -201,6 +202,7 @@ train-nsmc-a: setup
 NSMC_A ?= joint/20261206T100101Z-9bdacd
 train-nsmc-merge: REFIT_FOLDS = 5
 train-nsmc-merge: setup
+	$(BIN)/kreview models bootstrap
 	OMP_NUM_THREADS=$(TRAIN_THREADS) $(BIN)/kreview models merge $(NSMC_A) $(NSMC_FROM) \
 	  --alpha 0.5 --no-promote
 	$(REFIT_EMOTION)

@@ -24,13 +24,12 @@ from pathlib import Path
 
 from models.base.bootstrap import CHECKSUMS_FILE, WEIGHTS_FILE, bootstrap_base, verify_checksums
 from models.base.encoder import registry_base_dir
-from models.config import DEFAULT_BASE, KINDS, REQUIRED_TASKS
+from models.config import DEFAULT_BASE, REQUIRED_TASKS
+from models.registry.shipped import DEFAULT_DIR, shipped
 from models.registry.store import Registry
 
 log = logging.getLogger("kreview.models")
 INSTALL_LOCK = ".install.lock"
-
-DEFAULT_DIR = Path(__file__).resolve().parent.parent / "default"  # models/default/
 
 
 @dataclass(frozen=True)
@@ -79,16 +78,6 @@ def _base_matches(registry: Registry, config: dict) -> str | None:
             f"trained on base weights {str(base.get('sha256'))[:12]}, registry has {str(have)[:12]}"
         )
     return None
-
-
-def shipped(default_dir: Path = DEFAULT_DIR) -> list[Path]:
-    """Shipped artifact folders ``<kind>/<version>``, newest version last."""
-    found = []
-    for kind in KINDS:
-        folder = default_dir / kind
-        if folder.is_dir():
-            found.extend(p for p in sorted(folder.iterdir()) if (p / "config.json").is_file())
-    return sorted(found, key=lambda p: p.name)
 
 
 @contextmanager

@@ -57,6 +57,7 @@ from models.base.bootstrap import (
 )
 from models.base.store import BASE_SUBDIR, PICKLE_SUFFIXES
 from models.config import KINDS
+from models.registry.shipped import is_shipped
 
 ARTIFACT_FORMAT = "kreview-task-model"
 ARTIFACT_FORMAT_VERSION = 1
@@ -91,6 +92,14 @@ class ArtifactCorrupt(RegistryError):
         "`kreview models bootstrap`; otherwise promote another version with "
         "`kreview models promote REF --force`"
     )
+
+
+def _missing_hint(version: str, kinds: tuple[str, ...]) -> str | None:
+    """A version that ships with kreview but is not in this registry (a fresh warehouse, one
+    bootstrapped before it shipped) is one command away; other versions keep the class's hint."""
+    if version and is_shipped(version, kinds):
+        return "it ships with kreview: `kreview models bootstrap` installs it"
+    return None
 
 
 # What `models show|promote|…` accept besides refs: the version serving a task now, and the
@@ -236,7 +245,9 @@ class Registry:
                 raise ModelNotFound(f"unknown kind {kind!r} in {ref!r} (one of {', '.join(KINDS)})")
             path = self.root / kind / version
             if not version or not path.is_dir():
-                raise ModelNotFound(f"no model {ref} in {self.root}")
+                raise ModelNotFound(
+                    f"no model {ref} in {self.root}", hint=_missing_hint(version, (kind,))
+                )
             return self._info(kind, path)
         found = [
             (k, self.root / k / version)
@@ -244,7 +255,9 @@ class Registry:
             if version and (self.root / k / version).is_dir()
         ]
         if not found:
-            raise ModelNotFound(f"no model version {ref!r} in {self.root}")
+            raise ModelNotFound(
+                f"no model version {ref!r} in {self.root}", hint=_missing_hint(version, KINDS)
+            )
         if len(found) > 1:
             raise ModelNotFound(f"version {ref} exists under several kinds; write <kind>/{ref}")
         return self._info(*found[0])

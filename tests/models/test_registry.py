@@ -15,6 +15,7 @@ from core.catalog import open_reader
 from core.warehouse import Warehouse
 from jobs.config import AppConfig
 from models.base.encoder import BaseMismatch, UnsafeWeights, resolve_base, weights_sha256
+from models.config import KINDS
 from models.data import read_klue_sts, read_kote, read_nsmc
 from models.inference import predict_examples
 from models.registry.bundle import load_current, load_version
@@ -263,6 +264,28 @@ def test_latest_and_latest_refit_name_the_newest_of_each(tmp_path: Path) -> None
     # what `kreview models show|merge` name (the Makefile resolves the refit it merges)
     assert reg.lookup("latest-refit").ref == refit
     assert reg.lookup("latest").ref == newest_trained
+
+
+def test_a_missing_shipped_version_names_the_command_that_installs_it(tmp_path: Path) -> None:
+    from models.registry.shipped import shipped
+    from models.registry.store import ModelNotFound
+
+    reg = Registry(tmp_path / "models")  # a fresh warehouse: nothing installed yet
+    folder = shipped()[-1]
+    for ref in (f"{folder.parent.name}/{folder.name}", folder.name):  # with its kind, and bare
+        with pytest.raises(ModelNotFound) as caught:
+            reg.get(ref)
+        assert caught.value.line().endswith(
+            "(it ships with kreview: `kreview models bootstrap` installs it)"
+        )
+    for ref in ("joint/20990101T000000Z-000000", "20990101T000000Z-000000"):
+        with pytest.raises(ModelNotFound) as caught:
+            reg.get(ref)
+        assert "`kreview models list`" in caught.value.line()
+    other_kind = next(k for k in KINDS if k != folder.parent.name)
+    with pytest.raises(ModelNotFound) as caught:
+        reg.get(f"{other_kind}/{folder.name}")  # shipped, but not as that kind
+    assert "bootstrap" not in caught.value.line()
 
 
 def test_versions_made_within_one_second_list_in_the_order_they_were_made(

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from models.base.bootstrap import verify_checksums
-from models.registry.defaults import DEFAULT_DIR
+from models.registry.shipped import DEFAULT_DIR, shipped
 from models.training.artifact import model_card
 
-SHIPPED = sorted(p for p in DEFAULT_DIR.glob("*/*") if (p / "config.json").is_file())
+SHIPPED = shipped()
 
 
 def test_something_is_shipped() -> None:
