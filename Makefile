@@ -74,7 +74,8 @@ format:
 # make train-defaults-polish stage 3, the refit and the stars stage (train-defaults-rating:
 # the fourth head and the pool's sentiment rows, then its own emotion refit).
 # Two threads on an otherwise idle 2-core machine; set TRAIN_THREADS=1 when it shares the
-# cores with other work (two threads under contention ran 5-9x slower).
+# cores with other work (two threads under contention ran 5-9x slower), and for two runs side
+# by side (1.3x the examples of one two-thread run: `python -m bench.train_parallel`).
 DATA ?= ../shared/data
 TRAIN_THREADS ?= 2
 INIT_FROM ?= latest
@@ -188,9 +189,14 @@ NSMC_SHAPE = --batch-size 32 $(NSMC_LORA) --lora-first-layer 4 --max-length 128 
 NSMC_STAGE = OMP_NUM_THREADS=$(TRAIN_THREADS) $(BIN)/kreview train joint $(TRAIN_FILES) \
   $(POOL_DATA) $(1) $(NSMC_SHAPE) --init-from $(2) --epochs 1 --max-steps $(NSMC_STEPS) \
   --lr $(3) --head-lr 5e-4 --warmup 0.03 --eval-every 1500 --order-offset $(4) --keep last
+# NSMC_A_ORDER: the batch order. A sibling of stage A on other orders (`make train-nsmc-a
+# NSMC_A_ORDER=7`, begun 2026-12-07 beside the first on the other core: two one-thread runs
+# train 1.3x the examples of one two-thread run, bench/train_parallel.py) is for a soup of
+# the siblings with the default (model soups: fine-tunes of one start, averaged).
+NSMC_A_ORDER ?= 3
 train-nsmc-a: setup
 	$(BIN)/kreview models bootstrap  # NSMC_FROM ships with kreview; a fresh warehouse lacks it
-	$(call NSMC_STAGE,--repeat emotion=6 --repeat similarity=16 --repeat sentiment=3,$(NSMC_FROM),1.5e-4,3)
+	$(call NSMC_STAGE,--repeat emotion=6 --repeat similarity=16 --repeat sentiment=3,$(NSMC_FROM),1.5e-4,$(NSMC_A_ORDER))
 
 # After stage A (docs/MODELS.md): its last step and the default it started from, merged half
 # and half (the soup beats both sources on NSMC, the default on stars, and keeps KLUE-STS,

@@ -42,6 +42,7 @@ MODES: dict[str, tuple[AdapterConfig, float, torch.dtype | None]] = {
     "lora r=16": (LORA16, 5e-4, None),
     "lora r=16 bf16": (LORA16, 5e-4, torch.bfloat16),
     # no gradient flows below the first adapted layer
+    "lora r=16 layers 4-11": (replace(LORA16, first_layer=4), 5e-4, None),
     "lora r=16 layers 4-11 bf16": (replace(LORA16, first_layer=4), 5e-4, torch.bfloat16),
     "lora r=16 layers 6-11 bf16": (replace(LORA16, first_layer=6), 5e-4, torch.bfloat16),
     # dropout on LoRA's input copies every adapted linear's activations
@@ -65,6 +66,13 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--max-length", type=int, default=128)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument(
+        "--start-at",
+        type=float,
+        default=0.0,
+        help="wall-clock time (time.time()) to start the warm-up at, after loading: runs "
+        "started together by bench.train_parallel then time the same stretch",
+    )
     ap.add_argument(
         "--modes", default=",".join(MODES), help="comma-separated; the first is the baseline"
     )
@@ -92,6 +100,10 @@ def main() -> None:
     done = dict.fromkeys(modes, 0)
     examples = dict.fromkeys(modes, 0)
     pad_id = int(tok.pad_token_id)
+    wait = args.start_at - time.time()
+    if args.start_at and wait < 0:
+        print(f"started {-wait:.1f} s late (loading took longer than --start-at allowed)")
+    time.sleep(max(0.0, wait))
     cursor = 2  # two warm-up steps per mode first (allocator, kernels), not timed
     for net, opt, dtype in nets.values():
         for task, rows in batches[:2]:
