@@ -1,9 +1,10 @@
 """Training throughput of the whole machine: one run on every core against one run per core,
 side by side (each on one thread).
 
-On the 2-core machine a training run on two threads is hardly faster than on one (small
-matrices, a batch of 32: the second thread mostly waits), so two runs on one thread each may
-train twice the examples in the same time. Each configuration starts its processes of
+A training run scales poorly with its threads (small matrices, a batch of 32: threads wait
+on each other), so independent runs, one per core, may train more examples in the same time
+than one run on every core (on the 2-core machine of 2026-12-07: 1.30x, docs/BENCHMARKS.md).
+Each configuration starts its processes of
 ``bench.train_throughput`` (the real base, real NSMC batches, the optimizer step and all)
 together, lets them all load first (``--start-at``), so that they time the same stretch, and
 adds their examples/s. The baseline is the first line: one run on every core's thread.
