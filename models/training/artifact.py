@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ import torch
 from safetensors.torch import save_file
 
 from models.adapters import adapter_state
+from models.base.bootstrap import write_checksums
 from models.base.encoder import ResolvedBase
 from models.evaluate import headline, write_plots
 from models.heads import head_specs, heads_state
@@ -201,6 +203,27 @@ def model_card(
         "",
     ]
     return "\n".join(lines + _refit_section(config))
+
+
+def card_plots(card: str) -> list[str]:
+    """The plot files a card names on its "Plots:" line (they are not recorded elsewhere)."""
+    line = re.search(r"^Plots: .*$", card, re.MULTILINE)
+    return re.findall(r"`([^`]+\.png)`", line.group(0)) if line else []
+
+
+def render_card_again(folder: Path) -> bool:
+    """Write a finished version's ``card.md`` again from its config and metrics (after the
+    card's wording changed, for a shipped version) and its checksums with it. True if the
+    card changed. The weights and figures are untouched: a card is a function of them."""
+    config = json.loads((folder / "config.json").read_text("utf-8"))
+    metrics = json.loads((folder / "metrics.json").read_text("utf-8"))
+    old = (folder / "card.md").read_text("utf-8")
+    new = model_card(config, metrics, card_plots(old), f"{config['kind']}/{config['version']}")
+    if new == old:
+        return False
+    (folder / "card.md").write_text(new, encoding="utf-8")
+    write_checksums(folder)
+    return True
 
 
 def _kept_note(training: Mapping[str, Any]) -> str:

@@ -5,14 +5,14 @@ card written by older code, e.g. without the "## Merge" lineage, shows up here).
 from __future__ import annotations
 
 import json
-import re
+import shutil
 from pathlib import Path
 
 import pytest
 
-from models.base.bootstrap import verify_checksums
+from models.base.bootstrap import verify_checksums, write_checksums
 from models.registry.shipped import DEFAULT_DIR, shipped
-from models.training.artifact import model_card
+from models.training.artifact import card_plots, model_card, render_card_again
 
 SHIPPED = shipped()
 
@@ -31,9 +31,26 @@ def test_shipped_card_is_what_its_files_say(folder: Path) -> None:
     config = json.loads((folder / "config.json").read_text("utf-8"))
     metrics = json.loads((folder / "metrics.json").read_text("utf-8"))
     card = (folder / "card.md").read_text("utf-8")
-    plots = re.findall(r"`([^`]+\.png)`", re.search(r"^Plots: .*$", card, re.M).group(0))
-    assert all((folder / p).is_file() for p in plots)
+    plots = card_plots(card)
+    assert plots and all((folder / p).is_file() for p in plots)
     ref = f"{config['kind']}/{config['version']}"
-    assert card == model_card(config, metrics, plots, ref)
+    assert card == model_card(config, metrics, plots, ref), (
+        f"the card of {ref} is not what its files render; after changing the card's wording, "
+        f'run: python -c "from pathlib import Path; from models.training.artifact import '
+        f"render_card_again; render_card_again(Path('{folder}'))\""
+    )
     if config.get("merge"):
         assert "## Merge" in card and all(src in card for src in config["merge"]["from"])
+
+
+def test_render_card_again_writes_the_card_and_its_checksums(tmp_path: Path) -> None:
+    folder = tmp_path / SHIPPED[-1].name
+    shutil.copytree(SHIPPED[-1], folder)
+    assert not render_card_again(folder)  # already what its files render: nothing written
+    card = folder / "card.md"
+    # A card written by older code, checksummed as it was shipped.
+    card.write_text(card.read_text("utf-8").replace("## Merge", "## Lineage"), encoding="utf-8")
+    write_checksums(folder)
+    assert render_card_again(folder)
+    verify_checksums(folder)  # the checksums follow the new card
+    assert "## Merge" in card.read_text("utf-8") and "## Lineage" not in card.read_text("utf-8")
