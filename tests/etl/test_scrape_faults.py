@@ -229,11 +229,15 @@ def test_per_host_interval_held(tmp_path: Path, replay: ReplaySite) -> None:
     result = scrape(cfg)
 
     for site in ("watcha", "naver"):
-        arrivals = [e.t for e in replay.log.entries(site)]
+        entries = replay.log.entries(site)
+        arrivals = [e.t for e in entries]
         assert len(arrivals) >= 6
         # The server saw no two requests to one host closer than the interval (a few ms of
-        # loopback delivery jitter allowed; the gate's own starts are held exactly).
-        assert min_gap(arrivals) >= 0.2 - 0.01, site
+        # loopback delivery jitter allowed; the gate's own starts are held exactly). Seen once
+        # at 0.106 s on a loaded machine (2026-12-07, the suite beside training), cause not
+        # found: the message lists the requests, so that a next failure says which two.
+        seen = "; ".join(f"{e.t - arrivals[0]:.3f} {e.endpoint} {e.path[:60]}" for e in entries)
+        assert min_gap(arrivals) >= 0.2 - 0.01, f"{site}: {seen}"
     gaps = result.details["host_min_gap_s"]
     assert len(gaps) == 2 and all(gap >= 0.2 for gap in gaps.values())
     # Every page request's end was matched to its start (none written off as lost).
