@@ -50,6 +50,8 @@ def run(processes: int, threads: int, mode: str, steps: int, extra: list[str]) -
                 print(f"  warning: {line}")
             if line.startswith(mode):
                 rates.append(float(line[len(mode) :].split()[2]))  # trainable, steps, ex/s
+    if len(rates) != processes:  # a total over fewer runs than started would be a wrong figure
+        raise SystemExit(f"read {len(rates)} rates of {processes} runs of mode {mode!r}")
     return rates
 
 

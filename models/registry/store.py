@@ -97,7 +97,7 @@ class ArtifactCorrupt(RegistryError):
 def _missing_hint(version: str, kinds: tuple[str, ...]) -> str | None:
     """A version that ships with kreview but is not in this registry (a fresh warehouse, one
     bootstrapped before it shipped) is one command away; other versions keep the class's hint."""
-    if version and is_shipped(version, kinds):
+    if is_shipped(version, kinds):
         return "it ships with kreview: `kreview models bootstrap` installs it"
     return None
 
